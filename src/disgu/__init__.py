@@ -1,0 +1,3 @@
+"""disgu: generative disentangled representation learning (Glow + Dis-GU)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,44 @@
+"""The `disgu` command. Each subcommand lives in its own module and is registered here."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from disgu.errors import UserError
+
+
+class _Group(click.Group):
+    """A click group that turns a UserError into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            click.echo(f"disgu: error: {err}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="disgu")
+def cli() -> None:
+    """Generative disentangled representation learning: Glow, directions, Dis-GU."""
+
+
+def _register() -> None:
+    from disgu.cli.data import data
+
+    cli.add_command(data)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `disgu` console script."""
+    cli.main(args=argv, prog_name="disgu")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
