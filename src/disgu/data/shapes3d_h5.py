@@ -26,10 +26,10 @@ def grid_label_values(labels: np.ndarray, sizes, where: str, order_hint: str) ->
     rounded = np.round(labels, 6)
     values, classes = [], []
     for f, k in enumerate(sizes):
-        uniq = np.unique(rounded[:, f])
+        uniq, first = np.unique(rounded[:, f], return_index=True)
         if uniq.size != k:
             raise UserError(f"{where}: factor {f} has {uniq.size} distinct label values, expected {k}")
-        values.append(uniq)
+        values.append(labels[first, f])  # the file's own values, not the rounded ones
         classes.append(np.searchsorted(uniq, rounded[:, f]))
     grid = np.ravel_multi_index(tuple(classes), tuple(sizes))
     if not np.array_equal(grid, np.arange(len(labels))):
