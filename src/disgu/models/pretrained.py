@@ -99,7 +99,8 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
         "steps": ckpt["step"],
         "heldout_bits_per_dim": extra.get("heldout_bits_per_dim"),
         "data_hash": extra.get("data_hash"),
-        "command": extra.get("command"),
+        "command": (extra.get("commands") or [None])[0],
+        "resume_commands": (extra.get("commands") or [])[1:],
         "git_revision": extra.get("git_revision"),
         "size_bytes": weights.stat().st_size,
     }

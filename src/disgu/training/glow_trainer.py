@@ -1,0 +1,487 @@
+"""Glow training: one loop, read top to bottom, that runs on a CPU, a GPU or under torchrun (DDP).
+
+What a run writes into `out`:
+  checkpoints/ckpt-<step>.pt   model, optimizer, step, RNG states, config (atomic; last few kept)
+  samples/step-<step>.png      sample grids at temperature 0.7 (samples/latest.png is the newest)
+  log.jsonl                    one JSON object per logged step / evaluation / event
+  tensorboard/                 the same scalars for TensorBoard
+  run_info.json, summary.json  config, seed, versions, git revision; final numbers
+
+Reproducibility: the batch order and the dequantisation noise of step s on rank r are pure
+functions of (seed, s, r), so a run resumed from a checkpoint takes exactly the steps the
+uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import signal
+import sys
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from disgu.atomic import atomic_path, write_json
+from disgu.checkpoint import (
+    capture_rng_state,
+    checkpoint_name,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from disgu.distributed import DistInfo, all_reduce_min, cleanup_distributed, setup_distributed
+from disgu.errors import UserError
+from disgu.models.glow import Glow, GlowConfig, images_to_input, input_to_images
+
+_EVAL_NOISE_SEED = 20181  # fixed dequantisation noise for held-out bits/dim, comparable across evaluations
+_SPLIT_SEED = 7  # the held-out split does not depend on the training seed
+
+
+@dataclass
+class GlowTrainConfig:
+    """Every option of a Glow training run; saved in run_info.json and in every checkpoint."""
+
+    dataset: str = "shapes3d"
+    data_path: str | None = None
+    out: str = "runs/glow"
+    preset: str | None = None
+    model: GlowConfig = field(default_factory=GlowConfig)
+    steps: int = 1000  # total optimizer steps (a resumed run continues up to this number)
+    batch_size: int = 32  # per process
+    lr: float = 1e-3
+    optimizer: str = "adam"  # "adam" or "adamax"
+    warmup_steps: int = 200  # linear lr warm-up; Glow diverges without it
+    grad_clip: float = 50.0  # max global gradient norm
+    heldout_size: int = 2000  # images never trained on (at most 10% of the dataset)
+    eval_every: int = 200
+    eval_images: int = 512  # held-out images per intermediate evaluation (the final one uses all)
+    sample_every: int = 200
+    sample_count: int = 36
+    sample_temperature: float = 0.7
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    init_batch_size: int = 256  # images for actnorm's data-dependent init (pooled over ranks)
+    nan_restore_after: int = 5  # consecutive non-finite steps before restoring the last checkpoint
+    lr_drop: float = 0.5  # lr factor applied at each such restore
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False  # bf16 autocast for the coupling networks
+    progress: bool = True
+    tensorboard: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GlowTrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise UserError(f"unknown Glow training options: {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if isinstance(d.get("model"), dict):
+            d["model"] = GlowConfig.from_dict(d["model"])
+        return cls(**d)
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "sample_every", "checkpoint_every", "log_every",
+                     "init_batch_size", "nan_restore_after", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')}: expected a positive integer, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise UserError(f"--lr: expected a positive number, got {self.lr}")
+        if self.optimizer not in ("adam", "adamax"):
+            raise UserError(f"--optimizer: expected adam or adamax, got {self.optimizer!r}")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class BatchStream:
+    """The images of step s on rank r: consecutive slices of per-epoch permutations of the train split."""
+
+    def __init__(self, dataset, train_idx: np.ndarray, batch_size: int, seed: int, info: DistInfo):
+        self.dataset, self.train_idx = dataset, train_idx
+        self.batch_size, self.seed, self.info = batch_size, seed, info
+        self._epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.train_idx))
+        return self._perm
+
+    def indices(self, step: int) -> np.ndarray:
+        n = len(self.train_idx)
+        start = (step * self.info.world_size + self.info.rank) * self.batch_size
+        pos = np.arange(start, start + self.batch_size)
+        out = np.empty(self.batch_size, dtype=np.int64)
+        for epoch in np.unique(pos // n):
+            sel = pos // n == epoch
+            out[sel] = self.train_idx[self._permutation(int(epoch))[pos[sel] % n]]
+        return out
+
+    def images(self, step: int) -> np.ndarray:
+        return self.dataset.images(self.indices(step))
+
+
+def heldout_split(n: int, heldout_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, held-out indices); the held-out set is fixed by _SPLIT_SEED, at most 10% of n."""
+    n_held = min(heldout_size, n // 10)
+    if n - n_held < 2:
+        raise UserError(f"dataset has {n} images: too few to train a Glow")
+    perm = np.random.default_rng(_SPLIT_SEED).permutation(n)
+    return np.sort(perm[n_held:]), np.sort(perm[:n_held])
+
+
+def data_hash(dataset) -> str:
+    """sha256 of the dataset description and 256 evenly spaced images: identifies the training data."""
+    h = hashlib.sha256(json.dumps(dataset.describe(), sort_keys=True).encode())
+    idx = np.linspace(0, len(dataset) - 1, num=min(256, len(dataset))).astype(np.int64)
+    h.update(np.ascontiguousarray(dataset.images(idx)).tobytes())
+    return h.hexdigest()
+
+
+def _noise_generator(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1, dtype=np.uint64)[0] >> 1))
+    return g
+
+
+def _dequantized(images: np.ndarray, n_bits: int, device: torch.device, gen: torch.Generator) -> torch.Tensor:
+    x = images_to_input(images, n_bits).to(device, non_blocking=True)
+    return x + torch.rand(x.shape, generator=gen, device=device) / 2**n_bits
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def save_grid(images: np.ndarray, path: Path, pad: int = 1) -> None:
+    """Write uint8 NHWC images as a near-square grid PNG (atomically)."""
+    from PIL import Image
+
+    n, h, w, c = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = images[i]
+    img = Image.fromarray(grid[..., 0] if c == 1 else grid)
+    with atomic_path(path) as tmp:
+        img.save(tmp)
+
+
+class RunLog:
+    """JSON lines plus TensorBoard scalars, written by the main process only."""
+
+    def __init__(self, out: Path, enabled: bool, tensorboard: bool, start_step: int):
+        self.enabled = enabled
+        self.writer = None
+        self.file = None
+        if not enabled:
+            return
+        self.file = open(out / "log.jsonl", "a", buffering=1)
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step or None)
+
+    def write(self, step: int, **scalars: Any) -> None:
+        if not self.enabled:
+            return
+        self.file.write(json.dumps({"step": step, **scalars}) + "\n")
+        if self.writer is not None:
+            for k, v in scalars.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self.writer.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+class StopRequest:
+    """SIGTERM / Ctrl-C set a flag; the loop saves a checkpoint at the end of the step and returns."""
+
+    def __init__(self):
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _make_optimizer(cfg: GlowTrainConfig, model: Glow) -> torch.optim.Optimizer:
+    cls = torch.optim.Adamax if cfg.optimizer == "adamax" else torch.optim.Adam
+    return cls(model.parameters(), lr=cfg.lr)
+
+
+@torch.no_grad()
+def evaluate_bits_per_dim(model: Glow, dataset, indices: np.ndarray, batch_size: int, device: torch.device) -> float:
+    """Mean held-out bits/dim with fixed dequantisation noise (so evaluations are comparable)."""
+    was_training = model.training
+    model.eval()
+    gen = _noise_generator(_EVAL_NOISE_SEED, 0, 0, device)
+    total, count = 0.0, 0
+    for start in range(0, len(indices), batch_size):
+        x = _dequantized(dataset.images(indices[start: start + batch_size]), model.config.n_bits, device, gen)
+        bpd = model.bits_per_dim(x, dequantize=False)
+        total += bpd.double().sum().item()
+        count += len(bpd)
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def _write_samples(model: Glow, cfg: GlowTrainConfig, out: Path, step: int) -> Path:
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(cfg.seed + 1)
+    model.eval()
+    x = model.sample(cfg.sample_count, cfg.sample_temperature, generator=gen)
+    model.train()
+    imgs = input_to_images(x, cfg.model.n_bits)
+    path = out / "samples" / f"step-{step:08d}.png"
+    save_grid(imgs, path)
+    save_grid(imgs, out / "samples" / "latest.png")
+    return path
+
+
+def _resolve_resume(resume: str | None, out: Path) -> Path | None:
+    if resume is None:
+        return None
+    if resume == "auto":
+        path = latest_checkpoint(out)
+        if path is None:
+            raise UserError(f"--resume: no checkpoint in {out / 'checkpoints'} (give the checkpoint path)")
+        return path
+    return Path(resume)
+
+
+def config_from_checkpoint(path: str | Path) -> GlowTrainConfig:
+    """The training config stored in a checkpoint (what `--resume` continues with)."""
+    ckpt = load_checkpoint(path)
+    train = dict(ckpt["config"].get("train", {}))
+    train["model"] = ckpt["config"]["model"]
+    return GlowTrainConfig.from_dict(train)
+
+
+def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[str] | None = None) -> dict[str, Any]:
+    """Train (or resume) a Glow as configured; returns the summary also written to out/summary.json.
+
+    `resume` is a checkpoint path, or "auto" for the newest checkpoint in cfg.out.
+    """
+    torch.set_flush_denormal(True)
+    cfg.validate()
+    out = Path(cfg.out)
+    info = setup_distributed(cfg.device)
+    device = info.device
+    torch.manual_seed(cfg.seed + info.rank)
+    np.random.seed(cfg.seed + info.rank)
+    command = command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    try:
+        from disgu.data import load_dataset
+
+        dataset = load_dataset(cfg.dataset, data_path=cfg.data_path, resolution=cfg.model.resolution)
+        h, w, c = dataset.image_shape
+        if (h, w) != (cfg.model.resolution, cfg.model.resolution):
+            raise UserError(f"dataset {cfg.dataset!r} gives {h}x{w} images, expected {cfg.model.resolution}")
+        if c != cfg.model.in_channels:
+            cfg.model = GlowConfig.from_dict({**cfg.model.to_dict(), "in_channels": c})
+        train_idx, held_idx = heldout_split(len(dataset), cfg.heldout_size)
+
+        ckpt_path = _resolve_resume(resume, out)
+        ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
+        if ckpt is not None:
+            cfg.model = GlowConfig.from_dict(ckpt["config"]["model"])
+
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        model = Glow(cfg.model).to(device)
+        model.set_amp(torch.bfloat16 if cfg.amp else None)
+        optimizer = _make_optimizer(cfg, model)
+        stream = BatchStream(dataset, train_idx, cfg.batch_size, cfg.seed, info)
+        state = {"nan_skipped": 0, "lr_scale": 1.0, "restores": 0}
+        start_step = 0
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            start_step = ckpt["step"]
+            state.update({k: ckpt["extra"][k] for k in state if k in ckpt["extra"]})
+            if ckpt.get("rng") is not None and info.world_size == 1:
+                restore_rng_state(ckpt["rng"])
+        else:
+            init_idx = np.random.default_rng([cfg.seed, 10**6, info.rank]).choice(
+                train_idx, size=min(cfg.init_batch_size // info.world_size or 1, len(train_idx)), replace=False)
+            gen = _noise_generator(cfg.seed, -1 % 2**31, info.rank, device)
+            model.initialize(_dequantized(dataset.images(init_idx), cfg.model.n_bits, device, gen))
+
+        net = model
+        if info.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+        d_hash = data_hash(dataset) if info.is_main else None
+        # every command that contributed to this run (the first, then each resume)
+        commands = [*(ckpt["extra"].get("commands", []) if ckpt is not None else []), command]
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            from disgu.runinfo import write_run_info
+
+            write_run_info(out, cfg, cfg.seed, name="run_info.json" if ckpt is None else
+                           f"run_info-resume-{start_step:08d}.json")
+        log = RunLog(out, info.is_main, cfg.tensorboard, start_step)
+        if ckpt is not None and info.is_main:
+            log.write(start_step, event="resume", checkpoint=str(ckpt_path))
+
+        def save(step: int, heldout_bpd: float | None) -> Path | None:
+            if not info.is_main:
+                return None
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                warnings.warn(f"step {step}: weights are not finite; checkpoint not written")
+                return None
+            path = save_checkpoint(
+                out / "checkpoints" / checkpoint_name(step), model=model.state_dict(),
+                config={"model": cfg.model.to_dict(), "train": {k: v for k, v in cfg.to_dict().items() if k != "model"}},
+                step=step, optimizer=optimizer.state_dict(), rng=capture_rng_state(),
+                extra={**state, "heldout_bits_per_dim": heldout_bpd, "data_hash": d_hash, "commands": commands,
+                       "git_revision": _git_revision(), "world_size": info.world_size},
+            )
+            for old in list_checkpoints(out)[: -cfg.keep_checkpoints]:
+                old.unlink(missing_ok=True)
+            return path
+
+        bar = None
+        if info.is_main and cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=start_step, desc="glow", unit="step", dynamic_ncols=True)
+
+        heldout_bpd: float | None = ckpt["extra"].get("heldout_bits_per_dim") if ckpt is not None else None
+        nan_streak, final_step, interrupted = 0, start_step, False
+        t_last, steps_since = time.perf_counter(), 0
+        net.train()
+        with StopRequest() as stop:
+            for step in range(start_step, cfg.steps):
+                lr = cfg.lr * state["lr_scale"] * min(1.0, (step + 1) / cfg.warmup_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x = _dequantized(stream.images(step), cfg.model.n_bits, device,
+                                 _noise_generator(cfg.seed, step, info.rank, device))
+                log_p, logdet, _ = net(x)
+                loss = model.nll_bits_per_dim(log_p, logdet).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                flags = torch.stack([torch.isfinite(loss) & torch.isfinite(grad_norm),
+                                     torch.tensor(not stop.requested, device=device)]).float()
+                ok, go_on = (bool(v) for v in all_reduce_min(flags).tolist())
+                done = final_step = step + 1
+                if ok:
+                    optimizer.step()
+                    nan_streak = 0
+                else:  # never write a non-finite step into the weights
+                    optimizer.zero_grad(set_to_none=True)
+                    state["nan_skipped"] += 1
+                    nan_streak += 1
+                    log.write(done, event="nonfinite_step_skipped", nan_skipped=state["nan_skipped"])
+                    if nan_streak >= cfg.nan_restore_after:
+                        nan_streak = 0
+                        _restore_last_good(out, model, optimizer, state, cfg, log, done, bar)
+
+                steps_since += 1
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    now = time.perf_counter()
+                    sps = steps_since / max(now - t_last, 1e-9)
+                    t_last, steps_since = now, 0
+                    loss_v = loss.item()
+                    log.write(done, loss_bpd=loss_v, lr=lr, grad_norm=float(grad_norm), steps_per_s=sps,
+                              nan_skipped=state["nan_skipped"])
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{loss_v:.3f}", heldout_bpd=f"{heldout_bpd:.3f}" if heldout_bpd else "-",
+                                        sps=f"{sps:.2f}", nan=state["nan_skipped"], refresh=False)
+                if info.is_main and (done % cfg.eval_every == 0 or done == cfg.steps):
+                    n_eval = len(held_idx) if done == cfg.steps else min(cfg.eval_images, len(held_idx))
+                    heldout_bpd = evaluate_bits_per_dim(model, dataset, held_idx[:n_eval], 2 * cfg.batch_size, device)
+                    log.write(done, heldout_bpd=heldout_bpd, heldout_images=n_eval)
+                if info.is_main and (done % cfg.sample_every == 0 or done == cfg.steps):
+                    _write_samples(model, cfg, out, done)
+                if bar is not None:
+                    bar.update(1)
+                if not go_on:
+                    interrupted = True
+                    break
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                    save(done, heldout_bpd)
+        if interrupted:
+            save(final_step, heldout_bpd)
+            if info.is_main:
+                log.write(final_step, event="interrupted")
+                print(f"disgu: interrupted at step {final_step}; checkpoint saved in {out / 'checkpoints'} "
+                      f"(continue with --resume)", file=sys.stderr)
+        if bar is not None:
+            bar.close()
+        log.close()
+        summary = {
+            "steps": final_step, "interrupted": interrupted, "heldout_bits_per_dim": heldout_bpd,
+            "heldout_images": int(len(held_idx)), "nan_skipped": state["nan_skipped"],
+            "lr_restores": state["restores"], "checkpoint": str(latest_checkpoint(out)) if info.is_main else None,
+            "data_hash": d_hash,
+        }
+        if info.is_main:
+            write_json(out / "summary.json", summary)
+        return summary
+    finally:
+        cleanup_distributed()
+
+
+def _restore_last_good(out: Path, model: Glow, optimizer: torch.optim.Optimizer, state: dict, cfg: GlowTrainConfig,
+                       log: RunLog, step: int, bar) -> None:
+    """After repeated non-finite steps: reload the newest checkpoint's weights and lower the lr."""
+    state["lr_scale"] *= cfg.lr_drop
+    state["restores"] += 1
+    path = latest_checkpoint(out)
+    msg = f"step {step}: {cfg.nan_restore_after} non-finite steps in a row; "
+    if path is not None:
+        ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        msg += f"restored {path.name} and lowered the lr to {cfg.lr * state['lr_scale']:.3g}"
+    else:
+        msg += f"no checkpoint yet; lowered the lr to {cfg.lr * state['lr_scale']:.3g}"
+    warnings.warn(msg)
+    if bar is not None:
+        bar.write("disgu: warning: " + msg)
+    log.write(step, event="nan_restore", lr_scale=state["lr_scale"], checkpoint=str(path) if path else None)
+
+
+def _git_revision() -> str:
+    from disgu.runinfo import git_revision
+
+    return git_revision()
