@@ -31,4 +31,5 @@ def check_dtype(where: str, dtype: np.dtype, expected: str) -> None:
     else:
         ok = dtype == np.dtype(expected)
     if not ok:
-        raise UserError(f"{where}: expected dtype {expected}, got {dtype}")
+        want = f"an {expected} dtype" if expected in ("integer", "floating") else f"dtype {expected}"
+        raise UserError(f"{where}: expected {want}, got {dtype}")

@@ -83,6 +83,8 @@ class MNISTIdx(ImageDataset):
 
     def __init__(self, path: str | os.PathLike, resolution: int | None = None):
         self.path = Path(path)
+        if not self.path.exists():
+            raise UserError(f"{self.path}: no such file or folder (expected the MNIST idx files)")
         files = find_image_files(self.path)
         if not files:
             raise UserError(

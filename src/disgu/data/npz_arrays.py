@@ -58,7 +58,7 @@ def _read_npy_header(fp, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
         else:
             shape, fortran, dtype = np.lib.format._read_array_header(fp, version)
     except _READ_ERRORS as err:
-        raise UserError(f"{where}: not a readable .npy array ({err})") from None
+        raise UserError(f"{where}: not a readable .npy array, truncated or damaged? ({err})") from None
     return tuple(int(s) for s in shape), bool(fortran), np.dtype(dtype)
 
 
