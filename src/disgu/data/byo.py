@@ -29,17 +29,14 @@ EXPECTED = "images (N, H, W, C) uint8, optional factors (N, F) int and factor_na
 
 class _NpzImages:
     def __init__(self, path: Path):
-        from disgu.data.npz_arrays import npz_member, open_member
+        from disgu.data.npz_arrays import NpzArray, npz_member
 
         member = npz_member(path, "images", EXPECTED)
         self.shape, self.dtype = member.shape, member.dtype
-        self._array = open_member(member) if member.dtype == np.uint8 else None
+        self._array = NpzArray(member)
 
     def read(self, idx: np.ndarray) -> np.ndarray:
-        order = np.argsort(idx, kind="stable")
-        out = np.empty((idx.size, *self.shape[1:]), dtype=np.uint8)
-        out[order] = self._array[idx[order]]
-        return out
+        return self._array.read(idx)
 
 
 def _read_npz_extras(path: Path) -> tuple[np.ndarray | None, np.ndarray | None]:

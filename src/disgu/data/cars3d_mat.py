@@ -33,7 +33,10 @@ class Cars3DFolder(GroundTruthDataset):
         self.path = Path(path)
         if not self.path.is_dir():
             raise UserError(f"{self.path}: expected the Cars3D folder holding the *_mesh.mat files")
-        self.car_files = sorted(self.path.glob("*_mesh.mat"))
+        for folder in (self.path, self.path / "cars", self.path / "data" / "cars"):  # the release unpacks to data/cars
+            self.car_files = sorted(folder.glob("*_mesh.mat"))
+            if self.car_files:
+                break
         if not self.car_files:
             raise UserError(f"{self.path}: no *_mesh.mat files (expected the Cars3D folder, 183 files)")
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()

@@ -18,7 +18,7 @@ import numpy as np
 
 from disgu.data.base import GroundTruthDataset
 from disgu.data.checks import check_dtype, check_shape
-from disgu.data.npz_arrays import extract_to_cache, load_small, npz_keys, npz_member, open_member
+from disgu.data.npz_arrays import NpzArray, extract_to_cache, load_small, npz_keys, npz_member
 from disgu.errors import UserError
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
@@ -29,6 +29,10 @@ EXPECTED = "the dSprites npz has imgs (737280, 64, 64) uint8 in {0, 1}, latents_
 
 def _pack(chunk: np.ndarray) -> np.ndarray:
     return np.packbits(chunk != 0, axis=-1)
+
+
+def _open_packed(member) -> np.ndarray:
+    return extract_to_cache(member, "packbits", _pack, (64, 8), np.uint8)
 
 
 class DSpritesNpz(GroundTruthDataset):
@@ -42,12 +46,9 @@ class DSpritesNpz(GroundTruthDataset):
         where = f"{self.path}[imgs]"
         check_shape(where, member.shape, (NUM_IMAGES, 64, 64), "(the official dSprites grid)")
         check_dtype(where, member.dtype, "uint8")
-        if member.compressed:
-            self._imgs = extract_to_cache(member, "packbits", _pack, (64, 8), np.uint8)
-            self._packed = True
-        else:
-            self._imgs = open_member(member)
-            self._packed = False
+        self._packed = member.compressed
+        self._imgs = NpzArray(member, _open_packed) if self._packed else NpzArray(member)
+        self._imgs.array  # map (or unpack into the cache) now, so that a damaged file fails at open
         keys = npz_keys(self.path)
         if "latents_classes" in keys:
             self._check_classes(load_small(self.path, "latents_classes"))
@@ -81,9 +82,7 @@ class DSpritesNpz(GroundTruthDataset):
         return values
 
     def _read(self, idx: np.ndarray) -> np.ndarray:
-        order = np.argsort(idx, kind="stable")
-        rows = np.empty((idx.size, *self._imgs.shape[1:]), dtype=np.uint8)
-        rows[order] = self._imgs[idx[order]]  # sorted reads walk the file forwards
+        rows = self._imgs.read(idx)
         if self._packed:
             rows = np.unpackbits(rows, axis=-1)
         return ((rows != 0).astype(np.uint8) * 255)[..., None]

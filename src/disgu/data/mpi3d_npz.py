@@ -8,7 +8,7 @@ import numpy as np
 
 from disgu.data.base import GroundTruthDataset
 from disgu.data.checks import check_dtype, check_shape
-from disgu.data.npz_arrays import npz_member, open_member
+from disgu.data.npz_arrays import NpzArray, npz_member
 from disgu.errors import UserError
 
 FACTOR_NAMES = (
@@ -45,14 +45,12 @@ class MPI3DNpz(GroundTruthDataset):
             raise UserError(f"{where}: {n} images, expected {counts}")
         stem = self.path.stem
         self.variant = stem if stem.startswith("mpi3d_") else "mpi3d"
-        self._images = open_member(member)
+        self._images = NpzArray(member)
+        self._images.array  # map (or extract) now, so that a damaged file fails at open
         super().__init__(FACTOR_NAMES, LAYOUTS[n], None, (64, 64, 3), resolution)
 
     def _read(self, idx: np.ndarray) -> np.ndarray:
-        order = np.argsort(idx, kind="stable")
-        out = np.empty((idx.size, 64, 64, 3), dtype=np.uint8)
-        out[order] = self._images[idx[order]]
-        return out
+        return self._images.read(idx)
 
     def describe(self) -> dict:
         d = super().describe()

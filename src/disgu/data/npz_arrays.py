@@ -226,3 +226,33 @@ def load_small(path: str | os.PathLike, key: str, expected: str = "") -> np.ndar
     if member.compressed:
         return _read_whole(member)
     return np.array(open_member(member))
+
+
+class NpzArray:
+    """A member opened on first use in each process.
+
+    Pickling (a DataLoader with spawned workers) drops the array, so a memory-mapped member is mapped
+    again in the worker instead of being copied through the pickle whole.
+    """
+
+    def __init__(self, member: NpzMember, opener: Callable[[NpzMember], np.ndarray] = open_member):
+        self.member = member
+        self._opener = opener  # a module-level function, so that it pickles
+        self._array: np.ndarray | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = self._opener(self.member)
+        return self._array
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_array": None}
+
+    def read(self, idx: np.ndarray) -> np.ndarray:
+        """Rows `idx` in the order asked, read in file order (a memory map is walked forwards)."""
+        array = self.array
+        order = np.argsort(idx, kind="stable")
+        out = np.empty((idx.size, *array.shape[1:]), dtype=array.dtype)
+        out[order] = array[idx[order]]
+        return out
