@@ -92,7 +92,8 @@ def write_stored_npz(path: Path, arrays: dict, *, truncate_to: int | None = None
             header = _npy_header(arr.shape, arr.dtype)
             nbytes = int(np.prod(arr.shape, dtype=np.int64)) * np.dtype(arr.dtype).itemsize
             size = len(header) + nbytes
-            crc = zlib.crc32(np.ascontiguousarray(arr).tobytes(), zlib.crc32(header)) if isinstance(arr, np.ndarray) else 0
+            dense = isinstance(arr, np.ndarray)
+            crc = zlib.crc32(np.ascontiguousarray(arr).tobytes(), zlib.crc32(header)) if dense else 0
             offset = fp.tell()
             extra = struct.pack("<HHQQ", 1, 16, size, size)
             fp.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 33, crc, 0xFFFFFFFF, 0xFFFFFFFF,

@@ -187,7 +187,8 @@ def test_mnist_labels_must_match_images(tmp_path):
     images = np.zeros((3, 28, 28), np.uint8)
     (tmp_path / "train-images-idx3-ubyte").write_bytes(
         (2051).to_bytes(4, "big") + np.array([3, 28, 28], ">u4").tobytes() + images.tobytes())
-    (tmp_path / "train-labels-idx1-ubyte").write_bytes((2049).to_bytes(4, "big") + np.array([2], ">u4").tobytes() + b"\1\2")
+    labels = (2049).to_bytes(4, "big") + np.array([2], ">u4").tobytes() + b"\1\2"  # 2 labels for 3 images
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(labels)
     message = user_error(load_dataset, "mnist", data_path=tmp_path)
     assert "train-labels-idx1-ubyte" in message and "expected 3" in message
 

@@ -109,7 +109,9 @@ class MNISTIdx(ImageDataset):
                 return None
             lab = np.asarray(read_idx(file, LABELS_MAGIC))
             if len(lab) != len(part):
-                raise UserError(f"{file}: {len(lab)} labels, expected {len(part)} (one per image in {images_file.name})")
+                raise UserError(
+                    f"{file}: {len(lab)} labels, expected {len(part)} (one per image in {images_file.name})"
+                )
             labels.append(lab)
         return np.concatenate(labels).astype(np.int64)
 
