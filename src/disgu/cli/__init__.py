@@ -28,9 +28,11 @@ def cli() -> None:
 
 def _register() -> None:
     from disgu.cli.data import data
+    from disgu.cli.metrics import metrics
     from disgu.cli.train_glow import export_glow_command, sample_command, train_glow_command
 
     cli.add_command(data)
+    cli.add_command(metrics)
     cli.add_command(train_glow_command)
     cli.add_command(sample_command)
     cli.add_command(export_glow_command)
