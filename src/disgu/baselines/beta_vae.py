@@ -1,0 +1,197 @@
+"""beta-VAE and FactorVAE as disentanglement_lib builds them: the yardstick Dis-GU has to beat.
+
+Architecture (disentanglement_lib `conv_encoder` / `deconv_decoder`, 64x64 input):
+encoder 4 convs (32, 32, 64, 64 channels, 4x4, stride 2, ReLU) -> FC 256 -> 2 x 10 (mean, log-variance);
+decoder FC 256 -> FC 4*4*64 -> transposed convs (64, 32, 32, C; 4x4, stride 2) -> Bernoulli logits.
+Other power-of-two resolutions keep the 4x4x64 bottleneck and drop the first convs
+(32x32: 3 convs of 32, 64, 64 channels), so the FC layers and the latent are the same.
+
+Losses (disentanglement_lib `vae.py`): reconstruction = sigmoid cross-entropy summed over pixels,
+KL of the diagonal Gaussian to N(0, I) summed over latents, both averaged over the batch;
+beta-VAE: recon + beta * KL (beta = 5 in the paper's table); FactorVAE: recon + KL + gamma * TC,
+TC estimated by a 6 x 1000 discriminator between q(z) and its dimension-wise shuffle (gamma = 9 here,
+as the paper states; disentanglement_lib's study sweeps it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from disgu.errors import UserError
+
+ENCODER_CHANNELS = (32, 32, 64, 64)  # disentanglement_lib conv_encoder, 64x64
+BOTTLENECK = 4  # spatial size after the convs, at every resolution
+HIDDEN = 256
+
+
+def conv_channels(resolution: int) -> tuple[int, ...]:
+    """Channels of the stride-2 convs that take `resolution` down to 4x4 (the last ones of the 64x64 stack)."""
+    if resolution < 8 or resolution & (resolution - 1):
+        raise UserError(f"--resolution: the beta-VAE needs a power of two >= 8, got {resolution}")
+    n = int(math.log2(resolution // BOTTLENECK))
+    if n <= len(ENCODER_CHANNELS):
+        return ENCODER_CHANNELS[-n:]
+    return (ENCODER_CHANNELS[0],) * (n - len(ENCODER_CHANNELS)) + ENCODER_CHANNELS
+
+
+class ConvEncoder(nn.Module):
+    """Image in [0, 1] (N, C, H, W) -> (mean, log-variance) of q(z|x), each (N, latent_dim)."""
+
+    def __init__(self, resolution: int = 64, in_channels: int = 1, latent_dim: int = 10):
+        super().__init__()
+        chans = conv_channels(resolution)
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for c in chans:
+            layers += [nn.Conv2d(c_in, c, kernel_size=4, stride=2, padding=1), nn.ReLU()]
+            c_in = c
+        self.convs = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c_in * BOTTLENECK * BOTTLENECK, HIDDEN), nn.ReLU())
+        self.mean = nn.Linear(HIDDEN, latent_dim)
+        self.log_var = nn.Linear(HIDDEN, latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.fc(self.convs(x))
+        return self.mean(h), self.log_var(h)
+
+
+class DeconvDecoder(nn.Module):
+    """Latent (N, latent_dim) -> Bernoulli logits (N, C, H, W), the mirror of ConvEncoder."""
+
+    def __init__(self, resolution: int = 64, out_channels: int = 1, latent_dim: int = 10):
+        super().__init__()
+        chans = conv_channels(resolution)
+        self.bottleneck_channels = chans[-1]
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, HIDDEN), nn.ReLU(),
+            nn.Linear(HIDDEN, chans[-1] * BOTTLENECK * BOTTLENECK), nn.ReLU(),
+        )
+        outs = list(reversed(chans[:-1])) + [out_channels]
+        layers: list[nn.Module] = []
+        c_in = chans[-1]
+        for i, c in enumerate(outs):
+            layers.append(nn.ConvTranspose2d(c_in, c, kernel_size=4, stride=2, padding=1))
+            if i < len(outs) - 1:
+                layers.append(nn.ReLU())
+            c_in = c
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(z.shape[0], self.bottleneck_channels, BOTTLENECK, BOTTLENECK)
+        return self.deconvs(h)
+
+
+@dataclass
+class VAEOutput:
+    """One forward pass: the loss to minimise and its parts, for logging."""
+
+    loss: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+    z: torch.Tensor
+    mean: torch.Tensor
+    log_var: torch.Tensor
+
+
+def bernoulli_recon_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Sigmoid cross-entropy summed over pixels, averaged over the batch."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
+
+
+def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, I)) summed over latents, averaged over the batch."""
+    return (0.5 * (mean.pow(2) + log_var.exp() - log_var - 1.0)).sum(1).mean()
+
+
+class BetaVAE(nn.Module):
+    """A VAE whose KL term is weighted by beta (beta = 1: the plain VAE)."""
+
+    def __init__(self, resolution: int = 64, channels: int = 1, latent_dim: int = 10, beta: float = 5.0):
+        super().__init__()
+        self.resolution, self.channels, self.latent_dim, self.beta = resolution, channels, latent_dim, float(beta)
+        self.encoder = ConvEncoder(resolution, channels, latent_dim)
+        self.decoder = DeconvDecoder(resolution, channels, latent_dim)
+
+    @torch.no_grad()
+    def represent(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation that gets evaluated: the mean of q(z|x)."""
+        return self.encoder(x)[0]
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
+        """Loss on images x in [0, 1]; `noise` ~ N(0, I) of shape (N, latent_dim) makes the pass reproducible."""
+        mean, log_var = self.encoder(x)
+        if noise is None:
+            noise = torch.randn_like(mean)
+        z = mean + torch.exp(0.5 * log_var) * noise
+        recon = bernoulli_recon_loss(self.decoder(z), x)
+        kl = gaussian_kl(mean, log_var)
+        return VAEOutput(loss=recon + self.beta * kl, recon=recon, kl=kl, z=z, mean=mean, log_var=log_var)
+
+
+class Discriminator(nn.Module):
+    """FactorVAE's discriminator: 6 fully connected layers of 1000 units (LeakyReLU 0.2), 2 logits."""
+
+    def __init__(self, latent_dim: int = 10, hidden: int = 1000, depth: int = 6):
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = latent_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, hidden), nn.LeakyReLU(0.2)]
+            d = hidden
+        layers.append(nn.Linear(d, 2))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def shuffle_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Permute each latent dimension independently across the batch: a sample of prod_j q(z_j)."""
+    n, d = z.shape
+    perms = torch.stack([torch.randperm(n, generator=generator) for _ in range(d)], dim=1).to(z.device)
+    return torch.gather(z, 0, perms)
+
+
+class FactorVAE(BetaVAE):
+    """VAE + gamma * total correlation, the TC estimated by a density-ratio discriminator."""
+
+    def __init__(self, resolution: int = 64, channels: int = 1, latent_dim: int = 10, gamma: float = 9.0):
+        super().__init__(resolution, channels, latent_dim, beta=1.0)
+        self.gamma = float(gamma)
+        self.discriminator = Discriminator(latent_dim)
+
+    def vae_parameters(self) -> list[nn.Parameter]:
+        return [*self.encoder.parameters(), *self.decoder.parameters()]
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
+        out = super().forward(x, noise)
+        logits = self.discriminator(out.z)
+        tc = (logits[:, 0] - logits[:, 1]).mean()  # log D(z) / (1 - D(z)): the density-ratio trick
+        out.loss = out.recon + out.kl + self.gamma * tc
+        return out
+
+    def discriminator_loss(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Cross-entropy telling q(z) (class 0) from the shuffled marginals (class 1); z is detached."""
+        z = z.detach()
+        logits_q = self.discriminator(z)
+        logits_perm = self.discriminator(shuffle_dims(z, generator))
+        zeros = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+        return 0.5 * (F.cross_entropy(logits_q, zeros) + F.cross_entropy(logits_perm, zeros + 1))
+
+
+MODELS = {"beta-vae": BetaVAE, "factor-vae": FactorVAE}
+
+
+def build_model(name: str, *, resolution: int, channels: int, latent_dim: int = 10,
+                beta: float = 5.0, gamma: float = 9.0) -> BetaVAE:
+    """The named baseline (`beta-vae` or `factor-vae`)."""
+    if name == "beta-vae":
+        return BetaVAE(resolution, channels, latent_dim, beta=beta)
+    if name == "factor-vae":
+        return FactorVAE(resolution, channels, latent_dim, gamma=gamma)
+    raise UserError(f"baseline model: expected one of {', '.join(MODELS)}, got {name!r}")

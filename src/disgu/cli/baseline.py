@@ -1,0 +1,166 @@
+"""`disgu baseline`: the same-budget yardsticks for Dis-GU (beta-VAE, FactorVAE) and the untrained-encoder floor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from disgu.errors import UserError
+
+
+class _OneLineCommand(click.Command):
+    """Bad options become a UserError, so the `disgu` group prints them as one line and exits 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:
+            where = f"{parent.command_path} {info_name}" if parent is not None else info_name
+            raise UserError(f"{where.split(' ', 1)[-1]}: {err.format_message()} (see --help)") from None
+
+
+class _OneLineGroup(click.Group):
+    command_class = _OneLineCommand
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise UserError(f"{ctx.command_path.split(' ', 1)[-1]}: {err.format_message()}") from None
+
+
+def _common_options(f):
+    """Dataset, output, seed and device options shared by every baseline command."""
+    f = click.option("--metric-samples", type=click.IntRange(min=20), default=None, hidden=True,
+                     help="Quick check: this many points where disentanglement_lib uses 10,000.")(f)
+    f = click.option("--dci-estimator", default="exact", show_default=True,
+                     help="DCI's gradient-boosting estimator, as in `disgu metrics`.")(f)
+    f = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
+    f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of the weights and of the training draws (metrics always use seed 0).")(f)
+    f = click.option("--out", type=click.Path(file_okay=False), required=True,
+                     help="Output folder: checkpoints, logs, metrics.json.")(f)
+    f = click.option("--resolution", type=click.IntRange(min=8), default=None,
+                     help="Resize images to this power of two (default: the dataset's size).")(f)
+    f = click.option("--data-path", type=click.Path(), default=None, help="The official file or folder of DATASET.")(f)
+    return click.option("--dataset", required=True, help="Dataset name, .npz/.h5 file or image folder.")(f)
+
+
+def _train_options(f):
+    f = click.option("--no-eval", is_flag=True, help="Train only; do not compute metrics.json.")(f)
+    f = click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)(f)
+    f = click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True)(f)
+    f = click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")(f)
+    f = click.option("--latent-dim", type=click.IntRange(min=2), default=10, show_default=True)(f)
+    f = click.option("--minutes", type=float, default=None,
+                     help="Training wall-time budget (minutes, summed over resumes).")(f)
+    f = click.option("--steps", type=click.IntRange(min=1), default=None,
+                     help="Training steps (default 300,000 unless --minutes is given).")(f)
+    return f
+
+
+@click.group(cls=_OneLineGroup, help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, and the untrained floor.")
+def baseline() -> None:
+    pass
+
+
+@baseline.command("beta-vae")
+@_common_options
+@_train_options
+@click.option("--beta", type=float, default=5.0, show_default=True, help="Weight of the KL term.")
+def beta_vae_command(**opts) -> None:
+    """Train a beta-VAE (disentanglement_lib's conv encoder/decoder, Bernoulli decoder), then evaluate it.
+
+    Rerunning the same command resumes from the last checkpoint in --out.
+    """
+    _train_and_evaluate("beta-vae", opts)
+
+
+@baseline.command("factor-vae")
+@_common_options
+@_train_options
+@click.option("--gamma", type=float, default=9.0, show_default=True, help="Weight of the total-correlation term.")
+def factor_vae_command(**opts) -> None:
+    """Train a FactorVAE (6 x 1000 discriminator), then evaluate it. Rerunning resumes."""
+    _train_and_evaluate("factor-vae", opts)
+
+
+@baseline.command("untrained")
+@_common_options
+@click.option("--latent-dim", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Code size of the beta-VAE encoder.")
+def untrained_command(**opts) -> None:
+    """The floor: metrics of a randomly initialised encoder (its mean head) that never saw a training step."""
+    import torch
+
+    from disgu.baselines.beta_vae import ConvEncoder
+    from disgu.baselines.evaluate import representation_function, write_metrics
+    from disgu.baselines.trainer import BaselineConfig, open_dataset
+    from disgu.distributed import resolve_device
+    from disgu.runinfo import write_run_info
+
+    torch.set_flush_denormal(True)
+    cfg = BaselineConfig(model="untrained", dataset=opts["dataset"], data_path=opts["data_path"],
+                         resolution=opts["resolution"], latent_dim=opts["latent_dim"], seed=opts["seed"],
+                         device=opts["device"])
+    device = resolve_device(cfg.device)
+    ds = open_dataset(cfg)
+    resolution, _, channels = ds.image_shape
+    torch.manual_seed(cfg.seed)
+    encoder = ConvEncoder(resolution, channels, cfg.latent_dim).to(device).eval()
+    out = Path(opts["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    keep = ("dataset", "data_path", "resolution", "latent_dim", "seed", "device")
+    write_run_info(out, {"model": "untrained", "encoder": "beta-vae ConvEncoder (mean head)",
+                         **{k: v for k, v in cfg.to_dict().items() if k in keep}}, cfg.seed)
+    click.echo(f"untrained beta-VAE encoder ({cfg.latent_dim} dims) on {ds.name} {resolution}x{resolution}: evaluating")
+    result = write_metrics(out, ds, representation_function(lambda x: encoder(x)[0], device),
+                           metric_options=_metric_options(opts),
+                           about={"model": "untrained", "encoder": "beta-vae ConvEncoder", "training_steps": 0})
+    _report(out, result)
+
+
+def _metric_options(opts: dict) -> dict:
+    from disgu.baselines.evaluate import reduced_sizes
+
+    options: dict = {"dci_estimator": opts["dci_estimator"]}
+    if opts.get("metric_samples"):
+        options["sizes"] = reduced_sizes(opts["metric_samples"])
+    return options
+
+
+def _train_and_evaluate(model: str, opts: dict) -> None:
+    from disgu.baselines.evaluate import representation_function, write_metrics
+    from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset, train
+    from disgu.distributed import resolve_device
+
+    if opts["minutes"] is not None and not opts["minutes"] > 0:
+        raise UserError(f"--minutes: expected a positive number, got {opts['minutes']}")
+    cfg = BaselineConfig(
+        model=model, dataset=opts["dataset"], data_path=opts["data_path"], resolution=opts["resolution"],
+        latent_dim=opts["latent_dim"], beta=opts.get("beta", 5.0), gamma=opts.get("gamma", 9.0), lr=opts["lr"],
+        batch_size=opts["batch_size"], steps=opts["steps"], minutes=opts["minutes"], seed=opts["seed"],
+        checkpoint_every=opts["checkpoint_every"], device=opts["device"],
+    )
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    ds = open_dataset(cfg)
+    out = Path(opts["out"])
+    res = train(cfg, out, dataset=ds, device=device)
+    click.echo(f"{model}: {res.step} steps in {res.elapsed_s / 60:.1f} min; checkpoint {res.checkpoint}")
+    if opts["no_eval"]:
+        return
+    vae, _, step = load_model_from_run(out, device)
+    click.echo(f"{model}: evaluating the encoder mean at step {step}")
+    result = write_metrics(out, ds, representation_function(vae.represent, device),
+                           metric_options=_metric_options(opts),
+                           about={"model": model, "training_steps": step, "training_seconds": round(res.elapsed_s, 1)})
+    _report(out, result)
+
+
+def _report(out: Path, result: dict) -> None:
+    from disgu.baselines.evaluate import HEADLINE_KEYS
+
+    scores = ", ".join(f"{k} {result[k]:.3f}" for k in HEADLINE_KEYS if k in result)
+    click.echo(f"{scores}\nwrote {out / 'metrics.json'}")

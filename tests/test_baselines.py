@@ -1,0 +1,214 @@
+"""beta-VAE / FactorVAE baselines: shapes, learning, exact resume, metrics.json, CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from disgu.baselines.beta_vae import (
+    BetaVAE, ConvEncoder, DeconvDecoder, FactorVAE, conv_channels, gaussian_kl, shuffle_dims,
+)
+from disgu.baselines.evaluate import HEADLINE_KEYS
+from disgu.baselines.trainer import BaselineConfig, load_model_from_run, train
+from disgu.cli import cli
+from disgu.data import load_dataset
+from disgu.errors import UserError
+
+
+def _square_images(sizes=(4, 4), res: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """A full grid: a bright 4x4 square at (row, column) set by two factors, on a dim background."""
+    rows, cols = np.meshgrid(np.arange(sizes[0]), np.arange(sizes[1]), indexing="ij")
+    factors = np.stack([rows.ravel(), cols.ravel()], axis=1)
+    images = np.full((len(factors), res, res, 1), 30, dtype=np.uint8)
+    step = (res - 4) // max(max(sizes) - 1, 1)
+    for i, (r, c) in enumerate(factors):
+        images[i, r * step:r * step + 4, c * step:c * step + 4, 0] = 230
+    return images, factors
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "squares.npz"
+    images, factors = _square_images()
+    np.savez(path, images=images, factors=factors, factor_names=np.array(["row", "column"]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_ds(tiny_npz):
+    return load_dataset(str(tiny_npz))
+
+
+def _cfg(**kw) -> BaselineConfig:
+    base = dict(dataset="tiny", batch_size=8, lr=1e-3, steps=6, checkpoint_every=100, log_every=1, device="cpu")
+    return BaselineConfig(**{**base, **kw})
+
+
+# ----------------------------------------------------------------------------- architecture
+
+
+def test_conv_channels_follow_disentanglement_lib():
+    assert conv_channels(64) == (32, 32, 64, 64)
+    assert conv_channels(32) == (32, 64, 64)
+    assert conv_channels(128) == (32, 32, 32, 64, 64)
+    for bad in (48, 4, 100):
+        with pytest.raises(UserError, match="power of two"):
+            conv_channels(bad)
+
+
+@pytest.mark.parametrize("res,channels", [(64, 3), (32, 3), (16, 1)])
+def test_shapes(res, channels):
+    enc, dec = ConvEncoder(res, channels, 10), DeconvDecoder(res, channels, 10)
+    x = torch.rand(5, channels, res, res)
+    mean, log_var = enc(x)
+    assert mean.shape == log_var.shape == (5, 10)
+    assert dec(mean).shape == (5, channels, res, res)
+    # the FC layers see the same 4x4x64 bottleneck at every resolution
+    assert enc.fc[1].in_features == 4 * 4 * 64
+
+
+def test_64x64_layers_match_the_standard_stack():
+    enc = ConvEncoder(64, 3, 10)
+    convs = [m for m in enc.convs if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(c, (4, 4), (2, 2)) for c in (32, 32, 64, 64)]
+    assert enc.fc[1].out_features == 256 and enc.mean.out_features == 10
+    dec = DeconvDecoder(64, 3, 10)
+    deconvs = [m for m in dec.deconvs if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [d.out_channels for d in deconvs] == [64, 32, 32, 3]
+    assert [m.out_features for m in dec.fc if isinstance(m, torch.nn.Linear)] == [256, 1024]
+
+
+def test_kl_is_zero_at_the_prior_and_loss_weights_beta():
+    zero = torch.zeros(4, 10)
+    assert gaussian_kl(zero, zero).item() == 0.0
+    assert gaussian_kl(torch.ones(4, 10), zero).item() == pytest.approx(5.0)
+    torch.manual_seed(0)
+    m = BetaVAE(16, 1, 10, beta=5.0)
+    x, noise = torch.rand(4, 1, 16, 16).round(), torch.randn(4, 10)
+    out = m(x, noise)
+    assert torch.allclose(out.loss, out.recon + 5.0 * out.kl)
+    assert torch.equal(m.represent(x), m.encoder(x)[0])
+
+
+def test_shuffle_dims_permutes_each_column_separately():
+    z = torch.arange(40.0).reshape(8, 5) * torch.tensor([1.0, 100, 1e4, 1e6, 1e8])
+    s = shuffle_dims(z, torch.Generator().manual_seed(0))
+    for j in range(5):
+        assert sorted(s[:, j].tolist()) == sorted(z[:, j].tolist())
+    assert not torch.equal(s, z)
+
+
+def test_factor_vae_loss_has_the_tc_term():
+    torch.manual_seed(0)
+    m = FactorVAE(16, 1, 10, gamma=9.0)
+    out = m(torch.rand(8, 1, 16, 16), torch.randn(8, 10))
+    logits = m.discriminator(out.z)
+    assert torch.allclose(out.loss, out.recon + out.kl + 9.0 * (logits[:, 0] - logits[:, 1]).mean())
+    assert m.discriminator_loss(out.z).item() > 0
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_loss_decreases_on_a_tiny_grid(tmp_path, tiny_ds):
+    losses = []
+    train(_cfg(steps=40), tmp_path, dataset=tiny_ds, progress=False, on_step=lambda s, sc: losses.append(sc["loss"]))
+    assert len(losses) == 40
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+
+
+@pytest.mark.parametrize("model", ["beta-vae", "factor-vae"])
+def test_resume_gives_the_same_weights_as_one_run(tmp_path, tiny_ds, model):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(_cfg(model=model, steps=8), whole, dataset=tiny_ds, progress=False)
+    train(_cfg(model=model, steps=3), parts, dataset=tiny_ds, progress=False)
+    train(_cfg(model=model, steps=8), parts, dataset=tiny_ds, progress=False)
+    a, _, step_a = load_model_from_run(whole)
+    b, _, step_b = load_model_from_run(parts)
+    assert step_a == step_b == 8
+    for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(va, vb), k
+    # the scalar log holds each step once, in order, after the resume
+    steps = [json.loads(ln)["step"] for ln in (parts / "scalars.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 9))
+
+
+def test_a_different_seed_gives_different_weights(tmp_path, tiny_ds):
+    train(_cfg(seed=0, steps=2), tmp_path / "s0", dataset=tiny_ds, progress=False)
+    train(_cfg(seed=1, steps=2), tmp_path / "s1", dataset=tiny_ds, progress=False)
+    a, b = load_model_from_run(tmp_path / "s0")[0], load_model_from_run(tmp_path / "s1")[0]
+    assert not torch.equal(a.encoder.mean.weight, b.encoder.mean.weight)
+
+
+def test_resume_refuses_changed_settings(tmp_path, tiny_ds):
+    train(_cfg(steps=2), tmp_path, dataset=tiny_ds, progress=False)
+    with pytest.raises(UserError, match="beta=5.0"):
+        train(_cfg(steps=4, beta=2.0), tmp_path, dataset=tiny_ds, progress=False)
+
+
+def test_minutes_budget_stops_training(tmp_path, tiny_ds):
+    res = train(_cfg(steps=None, minutes=1e-9), tmp_path, dataset=tiny_ds, progress=False)
+    assert res.step == 1  # the budget is checked before each step
+
+
+def test_checkpoints_refuse_pickled_code(tmp_path, tiny_ds):
+    train(_cfg(steps=2), tmp_path, dataset=tiny_ds, progress=False)
+    ckpt = next((tmp_path / "checkpoints").glob("ckpt-*.pt"))
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"format": "disgu-checkpoint", "x": Evil()}, ckpt)
+    with pytest.raises(UserError, match="refused to load"):
+        load_model_from_run(tmp_path)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _run(args):
+    return CliRunner().invoke(cli, ["baseline", *args])
+
+
+def test_cli_beta_vae_and_untrained_write_metrics(tmp_path, tiny_npz):
+    out = tmp_path / "bvae"
+    res = _run(["beta-vae", "--dataset", str(tiny_npz), "--out", str(out), "--steps", "3", "--device", "cpu",
+                "--batch-size", "8", "--metric-samples", "40"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in HEADLINE_KEYS:
+        assert 0.0 <= metrics[key] <= 1.0, key
+    run_info = json.loads((out / "run_info.json").read_text())
+    assert run_info["config"]["beta"] == 5.0 and run_info["seed"] == 0
+    assert (out / "tb").is_dir() and (out / "scalars.jsonl").is_file()
+
+    floor = tmp_path / "floor"
+    res = _run(["untrained", "--dataset", str(tiny_npz), "--out", str(floor), "--metric-samples", "40"])
+    assert res.exit_code == 0, res.output
+    assert set(HEADLINE_KEYS) <= set(json.loads((floor / "metrics.json").read_text()))
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["beta-vae", "--out", "OUT", "--steps", "0"], "--steps"),
+    (["beta-vae", "--out", "OUT", "--minutes", "-1"], "--minutes"),
+    (["beta-vae", "--out", "OUT", "--resolution", "24"], "--resolution"),
+    (["beta-vae", "--out", "OUT", "--seed", "-3"], "--seed"),
+    (["beta-vae", "--steps", "2"], "--out"),
+    (["untrained", "--out", "OUT", "--dataset", "no-such-set"], "no-such-set"),
+    (["factor-vae", "--out", "OUT", "--device", "tpu"], "--device"),
+    (["vae-of-my-dreams"], "vae-of-my-dreams"),
+])
+def test_cli_bad_options_are_one_line_and_exit_2(tmp_path, tiny_npz, args, expect):
+    args = [str(tmp_path / "o") if a == "OUT" else a for a in args]
+    if "--dataset" not in args and args[0] != "vae-of-my-dreams":
+        args += ["--dataset", str(tiny_npz)]
+    res = _run(args)
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("disgu: error:") and expect in lines[0], res.stderr
+    assert not (tmp_path / "o" / "checkpoints").exists()
