@@ -291,13 +291,15 @@ class ProceduralShapes3D(GroundTruthDataset):
         buf = self._buffers() if not native else load_coverage()
         h = buf.shape[3]
         out = np.empty((len(f), h, h, 3), dtype=np.uint8)
+        colours = np.empty((min(len(f), 2048), 4, 3), dtype=np.float32)
+        colours[:, SKY] = SKY_RGB * 255.0
         for start in range(0, len(f), 2048):
             fb = f[start : start + 2048]
-            cov = buf[fb[:, 3], fb[:, 4], fb[:, 5]]  # (n, h, h, 4)
-            rgb = cov[..., SKY, None] * SKY_RGB.astype(np.float32)
-            rgb = rgb + cov[..., FLOOR, None] * self._hues[fb[:, 0]][:, None, None, :]
-            rgb += cov[..., WALL, None] * self._hues[fb[:, 1]][:, None, None, :]
-            rgb += cov[..., OBJECT, None] * self._hues[fb[:, 2]][:, None, None, :]
-            np.clip(rgb * 255.0 + 0.5, 0, 255, out=rgb)
-            out[start : start + len(fb)] = rgb.astype(np.uint8)
+            n = len(fb)
+            for material, factor in ((FLOOR, 0), (WALL, 1), (OBJECT, 2)):
+                colours[:n, material] = self._hues[fb[:, factor]] * 255.0
+            cov = buf[fb[:, 3], fb[:, 4], fb[:, 5]].reshape(n, h * h, 4)
+            rgb = np.matmul(cov, colours[:n])  # (n, h*h, 3); light sums to <= 1, so clipping is only for rounding
+            np.minimum(rgb, 254.5, out=rgb)
+            out[start : start + n] = (rgb + 0.5).astype(np.uint8).reshape(n, h, h, 3)
         return out
