@@ -27,12 +27,14 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from disgu.cli.baseline import baseline
     from disgu.cli.data import data
     from disgu.cli.metrics import metrics
     from disgu.cli.train_glow import export_glow_command, sample_command, train_glow_command
 
     cli.add_command(data)
     cli.add_command(metrics)
+    cli.add_command(baseline)
     cli.add_command(train_glow_command)
     cli.add_command(sample_command)
     cli.add_command(export_glow_command)
