@@ -29,10 +29,16 @@ def cli() -> None:
 def _register() -> None:
     from disgu.cli.baseline import baseline
     from disgu.cli.data import data
+    from disgu.cli.encode import encode
     from disgu.cli.metrics import metrics
+    from disgu.cli.run import run
+    from disgu.cli.traverse import traverse
     from disgu.cli.train_glow import export_glow_command, sample_command, train_glow_command
 
     cli.add_command(data)
+    cli.add_command(run)
+    cli.add_command(encode)
+    cli.add_command(traverse)
     cli.add_command(metrics)
     cli.add_command(baseline)
     cli.add_command(train_glow_command)

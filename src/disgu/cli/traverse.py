@@ -1,0 +1,43 @@
+"""`disgu traverse`: traversal strips and GIFs of every direction of a finished run, ranked."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(name="traverse")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), required=True, help="A finished `disgu run` dir.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output dir (default RUN/traversals).")
+@click.option("--shift-range", type=float, default=None, help="eps from -r to r (default: the run's config).")
+@click.option("--n-latents", type=int, default=None, help="Rows per strip (default: the run's config).")
+@click.option("--n-shifts", type=int, default=None, help="Columns per strip (default: the run's config).")
+@click.option("--seed", type=int, default=None, help="Latents drawn (default: the run's seed).")
+def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents: int | None,
+             n_shifts: int | None, seed: int | None) -> None:
+    """Write direction_XXX.png/.gif, top_directions.png and index.json (directions ranked by score)."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from disgu.errors import UserError
+    from disgu.pipeline.config import RunConfig
+    from disgu.pipeline.stages import load_trained
+    from disgu.discovery.generator import FrozenGlow
+    from disgu.viz.traverse import write_traversals
+
+    torch.set_flush_denormal(True)
+    run = Path(run_dir)
+    if not (run / "config.json").is_file():
+        raise UserError(f"--run {run}: no config.json (not a `disgu run` dir)")
+    cfg = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
+    for name, value in (("shift_range", shift_range), ("n_latents", n_latents), ("n_shifts", n_shifts)):
+        if value is not None:
+            if value <= 0:
+                raise UserError(f"--{name.replace('_', '-')}: expected a positive value, got {value}")
+            setattr(cfg.traversal, name, value)
+    glow, navigator, levels, encoder = load_trained(run)
+    ranked = write_traversals(FrozenGlow(glow, levels), navigator, encoder, Path(out) if out else run / "traversals",
+                              cfg.traversal, cfg.seed + 13 if seed is None else seed, cfg.contrastive.temperature)
+    click.echo(f"wrote {len(ranked)} directions to {out or run / 'traversals'}; best: "
+               + ", ".join(f"d{r['direction']} (score {r['score']:.2f}, code dim {r['code_dim']})" for r in ranked[:5]))

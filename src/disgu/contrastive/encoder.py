@@ -1,0 +1,90 @@
+"""The encoder E whose output on real images is the disentangled representation.
+
+DisCo's design: 5 convs with LeakyReLU(0.2), the first 7x7 (stride 1), then 4x4 stride-2 convs
+down to 4x4 spatial, then FC 256 -> FC 256 -> D. At 64x64 that is 7x7 + four stride-2 convs.
+Smaller inputs need fewer halvings to reach 4x4, so the missing stride-2 convs are replaced by
+3x3 stride-1 convs (32x32: 7x7, 3x3, three 4x4/2): still 5 convs, same head. Inputs are images
+in [0, 1], NCHW.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from disgu.errors import UserError
+
+_CHANNELS = (32, 32, 32, 64, 64)
+
+
+class ContrastiveEncoder(nn.Module):
+    def __init__(self, in_channels: int = 3, resolution: int = 64, out_dim: int = 64):
+        super().__init__()
+        n_down = int(round(math.log2(resolution))) - 2
+        if resolution < 8 or 2 ** (n_down + 2) != resolution or n_down > 4:
+            raise UserError(f"encoder: resolution must be 8, 16, 32 or 64, got {resolution}")
+        self.in_channels, self.resolution, self.out_dim = in_channels, resolution, out_dim
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, _CHANNELS[0], 7, 1, 3), nn.LeakyReLU(0.2)]
+        cin = _CHANNELS[0]
+        for i, cout in enumerate(_CHANNELS[1:]):
+            if i < 4 - n_down:
+                layers += [nn.Conv2d(cin, cout, 3, 1, 1), nn.LeakyReLU(0.2)]
+            else:
+                layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.convs = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(cin * 16, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256),
+                                  nn.LeakyReLU(0.2), nn.Linear(256, out_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.convs(x))
+
+    def config(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "resolution": self.resolution, "out_dim": self.out_dim}
+
+    @torch.no_grad()
+    def encode_images(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """uint8 (N, H, W, C) images at the encoder's resolution -> float32 codes (N, D)."""
+        if images.ndim != 4 or images.dtype != np.uint8:
+            raise UserError(f"images: expected uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+        if images.shape[1:3] != (self.resolution, self.resolution):
+            from disgu.data.resize import resize_images
+
+            images = resize_images(images, self.resolution)
+        c = images.shape[3]
+        if c != self.in_channels:
+            if c == 1:
+                images = np.repeat(images, self.in_channels, axis=3)
+            elif self.in_channels == 1 and c == 3:
+                images = images.mean(axis=3, keepdims=True).round().astype(np.uint8)
+            else:
+                raise UserError(f"images: {c} channels, but the encoder takes {self.in_channels}")
+        was = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2).float() / 255.0
+            out.append(self(x).cpu())
+        self.train(was)
+        return torch.cat(out).numpy() if out else np.zeros((0, self.out_dim), np.float32)
+
+
+def save_encoder(path: str | Path, encoder: ContrastiveEncoder, extra: dict[str, Any] | None = None) -> None:
+    from disgu.checkpoint import save_checkpoint
+
+    save_checkpoint(path, model=encoder.state_dict(), step=0, config={"encoder": encoder.config()}, extra=extra)
+
+
+def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> ContrastiveEncoder:
+    from disgu.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path, map_location)
+    enc = ContrastiveEncoder(**ckpt["config"]["encoder"])
+    enc.load_state_dict(ckpt["model"])
+    return enc.to(map_location).eval()

@@ -1,0 +1,51 @@
+"""The losses of the contrastive stage (paper eq. 7-8, DisCo's hard-negative flipping and entropy term).
+
+A variation is v = |E(G(z + eps n_d)) - E(G(z))|, L2-normalised, so similarities are cosines
+in [0, 1]. For queries q (B, D), positives k+ (N, D) along the same direction and negatives k-
+(K, D) along other directions:
+
+    L = BCE(sigma(q.k+ / tau), 1) + BCE(sigma(q.k- / tau), target)
+
+with target 0, except for negatives more similar to their query than `threshold`, whose target
+is that similarity (detached): two directions can move the same factor, and pushing them apart
+would tear the factor over two code dims. Averaged over all B x (N + K) pairs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def variation(shifted: Tensor, base: Tensor) -> Tensor:
+    """|E(G(z + shift)) - E(G(z))|, L2-normalised per row."""
+    return F.normalize((shifted - base).abs(), dim=1, eps=1e-8)
+
+
+def flipped_negative_targets(neg_sim: Tensor, threshold: float) -> Tensor:
+    """0 for ordinary negatives; the (detached) similarity itself where it exceeds `threshold`."""
+    s = neg_sim.detach()
+    return torch.where(s > threshold, s, torch.zeros_like(s))
+
+
+def contrastive_bce_loss(q: Tensor, pos: Tensor, neg: Tensor, tau: float = 1.0, threshold: float = 0.95
+                         ) -> tuple[Tensor, dict[str, Tensor]]:
+    """(loss, stats): BCE-with-logits over the (B, N + K) similarity matrix, hard negatives flipped."""
+    s_pos = q @ pos.T
+    s_neg = q @ neg.T
+    logits = torch.cat([s_pos, s_neg], 1) / tau
+    targets = torch.cat([torch.ones_like(s_pos), flipped_negative_targets(s_neg, threshold)], 1)
+    loss = F.binary_cross_entropy_with_logits(logits, targets)
+    stats = {
+        "pos_sim": s_pos.detach().mean(),
+        "neg_sim": s_neg.detach().mean(),
+        "flipped": (s_neg.detach() > threshold).float().mean(),
+    }
+    return loss, stats
+
+
+def entropy_loss(v: Tensor, temperature: float = 1.0) -> Tensor:
+    """Mean entropy (nats) of softmax(v / temperature) over the D code dims: low when few dims carry v."""
+    logp = F.log_softmax(v / temperature, dim=1)
+    return -(logp.exp() * logp).sum(1).mean()

@@ -1,0 +1,175 @@
+"""Training loop of contrastive disentanglement (Theta_E), DisCo-style, from the discovered directions.
+
+Per step one direction k: B queries and N positives are latents shifted along k, K negatives
+are latents shifted along random other directions (decoded and encoded without gradients,
+rebuilt every step). The navigator starts from the discovery stage and is fine-tuned jointly
+(one Adam over navigator + encoder) unless frozen; when frozen, nothing is decoded with
+gradients. Pairs with a broken decode are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from disgu.atomic import write_json
+from disgu.contrastive.encoder import ContrastiveEncoder, save_encoder
+from disgu.contrastive.losses import contrastive_bce_loss, entropy_loss, variation
+from disgu.discovery.generator import FrozenGlow
+from disgu.discovery.loop import (
+    JsonlLog,
+    all_reduce_sum,
+    average_gradients,
+    is_main,
+    load_stage,
+    progress_bar,
+    save_stage,
+    world,
+)
+from disgu.discovery.navigator import Navigator
+from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
+from disgu.errors import UserError
+from disgu.models.glow import Glow
+
+
+@dataclass
+class ContrastiveConfig:
+    """Settings of the contrastive stage; paper/DisCo values unless a preset says otherwise."""
+
+    out_dim: int = 64  # D
+    batch_size: int = 32  # B queries
+    n_positives: int = 32  # N
+    n_negatives: int = 64  # K
+    tau: float = 1.0  # temperature of eq. 7 (DisCo's code: 1)
+    hard_threshold: float = 0.95  # T
+    entropy_weight: float = 1.0
+    entropy_temperature: float = 1.0
+    lr: float = 1e-4
+    nav_lr: float | None = None  # None: same as lr
+    finetune_navigator: bool = True
+    shift_range: float = 6.0
+    min_shift: float = 0.5
+    latents: str = "prior"
+    temperature: float = 0.7
+    steps: int = 70_000
+    checkpoint_every: int = 10_000
+    log_every: int = 50
+    broken_limit: float = 1.5
+
+
+def _encode(encoder: ContrastiveEncoder, x: torch.Tensor) -> torch.Tensor:
+    return encoder(FrozenGlow.to_unit(x))
+
+
+def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: ContrastiveEncoder, source: LatentSource,
+                     cfg: ContrastiveConfig, gen: torch.Generator) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """One step's loss (None when too few pairs survived the broken-decode guard) and its statistics."""
+    device = frozen.device
+    b_n = cfg.batch_size + cfg.n_positives
+    n_dirs = navigator.n_directions
+    k = int(torch.randint(n_dirs, (1,), generator=gen))
+    z = source.sample(b_n + cfg.n_negatives, gen)
+    dirs = torch.cat([torch.full((b_n,), k, dtype=torch.long),
+                      sample_other_directions(cfg.n_negatives, n_dirs, k, gen)]).to(device)
+    eps = sample_shifts(len(dirs), cfg.shift_range, cfg.min_shift, gen, device)
+    z_qp = [t[:b_n] for t in z]
+    z_neg = [t[b_n:] for t in z]
+    grad_nav = cfg.finetune_navigator and torch.is_grad_enabled()
+    with torch.no_grad():
+        x_base = frozen.decode(z)
+        x_neg = frozen.decode_shifted(z_neg, navigator(dirs[b_n:], eps[b_n:]))
+    with torch.set_grad_enabled(grad_nav):
+        x_qp = frozen.decode_shifted(z_qp, navigator(dirs[:b_n], eps[:b_n]))
+    broken = frozen.broken_mask(x_base) | frozen.broken_mask(torch.cat([x_qp.detach(), x_neg]))
+    keep_q = ~broken[: cfg.batch_size]
+    keep_p = ~broken[cfg.batch_size : b_n]
+    keep_n = ~broken[b_n:]
+    stats = {"broken": float(broken.sum()), "pairs": float(len(broken)), "direction": float(k)}
+    if keep_q.sum() < 1 or keep_p.sum() < 1 or keep_n.sum() < 1:
+        return None, stats
+    e_base_qp = _encode(encoder, x_base[:b_n])
+    v_qp = variation(_encode(encoder, x_qp), e_base_qp)
+    with torch.no_grad():
+        v_neg = variation(_encode(encoder, x_neg), _encode(encoder, x_base[b_n:]))
+    q = v_qp[: cfg.batch_size][keep_q]
+    pos = v_qp[cfg.batch_size :][keep_p]
+    neg = v_neg[keep_n]
+    bce, s = contrastive_bce_loss(q, pos, neg, cfg.tau, cfg.hard_threshold)
+    ent = entropy_loss(torch.cat([q, pos]), cfg.entropy_temperature)
+    loss = bce + cfg.entropy_weight * ent
+    stats.update({"loss": float(loss.detach()), "bce": float(bce.detach()), "entropy": float(ent.detach()),
+                  **{key: float(val) for key, val in s.items()}})
+    stats["gap"] = stats["pos_sim"] - stats["neg_sim"]
+    return loss, stats
+
+
+def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: ContrastiveConfig, out_dir: str | Path,
+                      seed: int, dataset=None, progress: bool = True) -> dict[str, Any]:
+    """Train E (and fine-tune the navigator); resumable. Writes encoder.pt, navigator.pt, summary.json, log.jsonl."""
+    from disgu.discovery.trainer import DiscoveryConfig, save_navigator
+
+    out_dir = Path(out_dir)
+    rank, size = world()
+    frozen = FrozenGlow(glow, levels, cfg.broken_limit)
+    if frozen.nav_dim != navigator.latent_dim:
+        raise UserError(f"navigator is for a {navigator.latent_dim}-dim latent, the Glow's levels {levels} have "
+                        f"{frozen.nav_dim} dims (discovery and contrastive stages used different Glows?)")
+    device = frozen.device
+    navigator = navigator.to(device)
+    torch.manual_seed(seed + 1)
+    encoder = ContrastiveEncoder(frozen.channels, frozen.resolution, cfg.out_dim).to(device)
+    groups = [{"params": list(encoder.parameters()), "lr": cfg.lr}]
+    if cfg.finetune_navigator:
+        groups.append({"params": list(navigator.parameters()), "lr": cfg.nav_lr if cfg.nav_lr is not None else cfg.lr})
+    else:
+        navigator.requires_grad_(False)
+    opt = torch.optim.Adam(groups)
+    gen = torch.Generator().manual_seed(seed * 1000 + 500 + rank)
+    source = LatentSource(glow, cfg.latents, cfg.temperature, dataset)
+    modules = {"encoder": encoder, "navigator": navigator}
+    start, extra = load_stage(out_dir, modules, {"opt": opt}, {"train": gen})
+    counters = extra.get("counters", {"broken_pairs": 0, "pairs": 0, "skipped_steps": 0})
+    recent: list[dict[str, float]] = extra.get("recent", [])
+    log = JsonlLog(out_dir / "log.jsonl")
+    log.truncate_after(start)
+    t0 = time.perf_counter()
+    bar = progress_bar(cfg.steps, start, "contrastive", progress)
+    params = [p for g in groups for p in g["params"]]
+    for step in range(start, cfg.steps):
+        loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg, gen)
+        tot = all_reduce_sum(torch.tensor([stats["broken"], stats["pairs"]]))
+        counters["broken_pairs"] += int(tot[0])
+        counters["pairs"] += int(tot[1])
+        opt.zero_grad(set_to_none=False)
+        if loss is not None:
+            loss.backward()
+            recent = (recent + [stats])[-100:]
+        else:
+            counters["skipped_steps"] += 1
+        average_gradients(params)
+        if loss is not None or size > 1:
+            opt.step()
+        done = step + 1
+        if loss is not None and (done % cfg.log_every == 0 or done == cfg.steps):
+            log.write({"step": done, **stats, "broken_pairs": counters["broken_pairs"]})
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", gap=f"{stats['gap']:.3f}", broken=counters["broken_pairs"])
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save_stage(out_dir, done, modules, {"opt": opt}, {"train": gen}, {"contrastive": asdict(cfg)},
+                       {"counters": counters, "recent": recent})
+        bar.update(1)
+    bar.close()
+    keys = ("loss", "bce", "entropy", "pos_sim", "neg_sim", "gap", "flipped")
+    last = {k: sum(r[k] for r in recent) / len(recent) for k in keys} if recent else {}
+    summary = {"steps": cfg.steps, "mean_of_last_100_steps": last, "broken_pairs": counters["broken_pairs"],
+               "pairs": counters["pairs"], "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
+               "skipped_steps": counters["skipped_steps"], "train_seconds_this_session": time.perf_counter() - t0}
+    if is_main():
+        save_encoder(out_dir / "encoder.pt", encoder)
+        nav_cfg = DiscoveryConfig(n_directions=navigator.n_directions, navigator=navigator.kind)
+        save_navigator(out_dir / "navigator.pt", navigator, nav_cfg, frozen.levels)
+        write_json(out_dir / "summary.json", summary)
+    return summary

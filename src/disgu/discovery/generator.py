@@ -1,0 +1,87 @@
+"""The frozen Glow as the generator G of Dis-GU: decode latents shifted in the navigated levels.
+
+Glow's weights never change here, but gradients flow through its reverse pass into whatever
+produced the shift (the navigator). A shifted latent can leave the region where the reverse
+pass is well behaved; `broken_mask` names the decodes that came back non-finite or with
+pixels far outside the image range, so the stages can skip those pairs and count them.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from disgu.errors import UserError
+from disgu.models.glow import Glow, flatten_latents, latent_dim, replace_levels, unflatten_latents
+
+
+def parse_levels(spec: str | Sequence[int], n_levels: int) -> tuple[int, ...]:
+    """'top' -> (n-1,), 'all' -> (0..n-1), '0,2' or [0, -1] -> those levels (non-negative, sorted)."""
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        if key == "top":
+            return (n_levels - 1,)
+        if key == "all":
+            return tuple(range(n_levels))
+        try:
+            items = [int(s) for s in key.split(",") if s.strip()]
+        except ValueError:
+            raise UserError(f"levels: expected 'top', 'all' or comma-separated level indices, got {spec!r}") from None
+    else:
+        items = [int(i) for i in spec]
+    out = set()
+    for i in items:
+        j = i + n_levels if i < 0 else i
+        if not 0 <= j < n_levels:
+            raise UserError(f"levels: level {i} out of range for a Glow with {n_levels} levels")
+        out.add(j)
+    if not out:
+        raise UserError("levels: no level selected")
+    return tuple(sorted(out))
+
+
+class FrozenGlow:
+    """A Glow with frozen weights plus the choice of navigated levels."""
+
+    def __init__(self, glow: Glow, levels: Sequence[int], broken_limit: float = 1.5):
+        self.glow = glow.eval()
+        for p in self.glow.parameters():
+            p.requires_grad_(False)
+        self.levels = tuple(levels)
+        self.shapes = glow.latent_shapes
+        self.nav_dim = latent_dim(self.shapes, self.levels)
+        self.broken_limit = float(broken_limit)
+        self.n_bits = glow.config.n_bits
+        self.resolution = glow.config.resolution
+        self.channels = glow.config.in_channels
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.glow.parameters()).device
+
+    def navigated(self, z_list: Sequence[Tensor]) -> Tensor:
+        """(N, nav_dim) flat latent of the navigated levels."""
+        return flatten_latents(z_list, self.levels)
+
+    def decode(self, z_list: Sequence[Tensor]) -> Tensor:
+        return self.glow.decode(list(z_list))
+
+    def decode_shifted(self, z_list: Sequence[Tensor], shift: Tensor) -> Tensor:
+        """G(z + shift), the shift (N, nav_dim) added to the navigated levels only."""
+        moved = self.navigated(z_list) + shift
+        new = unflatten_latents(moved, self.shapes, self.levels)
+        return self.glow.decode(replace_levels(z_list, self.levels, new))
+
+    def broken_mask(self, x: Tensor) -> Tensor:
+        """True for decodes that are non-finite or have a pixel beyond +-broken_limit (images lie in [-0.5, 0.5])."""
+        flat = x.detach().flatten(1)
+        finite = torch.isfinite(flat).all(1)
+        big = flat.nan_to_num(0.0).abs().amax(1) > self.broken_limit
+        return ~finite | big
+
+    @staticmethod
+    def to_unit(x: Tensor) -> Tensor:
+        """Model space [-0.5, 0.5] -> [0, 1], clamped (non-finite pixels become 0)."""
+        return (x.nan_to_num(0.0, 0.0, 0.0) + 0.5).clamp(0.0, 1.0)

@@ -1,0 +1,216 @@
+"""Training loop of direction discovery (Omega_LD): navigator + reconstructor on pairs from the frozen Glow.
+
+Loss (eq. 5): CE(d, d_hat) + eta * |eps - eps_hat|. The reference image G(z) does not depend on
+the navigator and is decoded without gradients; G(z + eps n_d) is decoded with gradients that
+reach the navigator through the frozen Glow. Pairs whose decode is broken (non-finite or
+exploding pixels) are dropped from the batch and counted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from disgu.atomic import write_json
+from disgu.discovery.generator import FrozenGlow, parse_levels
+from disgu.discovery.loop import (
+    JsonlLog,
+    all_reduce_sum,
+    average_gradients,
+    is_main,
+    load_stage,
+    progress_bar,
+    save_stage,
+    world,
+)
+from disgu.discovery.navigator import Navigator
+from disgu.discovery.reconstructor import build_reconstructor
+from disgu.discovery.shifts import LatentSource, sample_directions, sample_shifts
+from disgu.models.glow import Glow
+
+
+@dataclass
+class DiscoveryConfig:
+    """Settings of the discovery stage; paper values unless a preset says otherwise."""
+
+    n_directions: int = 64
+    levels: str = "top"  # 'top', 'all', or comma-separated level indices
+    navigator: str = "ortho"  # 'ortho' (orthonormal) or 'proj' (unit columns)
+    navigator_base: str = "identity"  # 'identity' (LD) or 'random'
+    init_scale: float = 1e-3
+    reconstructor: str = "light"  # 'light' (CPU) or 'resnet18' (LD)
+    shift_range: float = 6.0  # eps ~ U(-r, r)
+    min_shift: float = 0.5  # |eps| >= min_shift
+    latents: str = "prior"  # 'prior' z ~ N(0, T^2 I) or 'data' z = f(x)
+    temperature: float = 0.7
+    eta: float = 0.25
+    lr: float = 1e-4
+    nav_lr: float | None = None  # None: same as lr
+    batch_size: int = 32
+    steps: int = 10_000
+    eval_every: int = 500
+    eval_batches: int = 4
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    broken_limit: float = 1.5  # a decoded pixel beyond +-this (images lie in [-0.5, 0.5]) marks a broken pair
+
+
+def build_navigator(cfg: DiscoveryConfig, frozen: FrozenGlow, seed: int) -> Navigator:
+    g = torch.Generator().manual_seed(seed)
+    return Navigator(frozen.nav_dim, cfg.n_directions, cfg.navigator, cfg.navigator_base, cfg.init_scale, generator=g)
+
+
+def _pair_batch(frozen: FrozenGlow, navigator: Navigator, source: LatentSource, cfg: DiscoveryConfig,
+                gen: torch.Generator, with_grad: bool):
+    device = frozen.device
+    z = source.sample(cfg.batch_size, gen)
+    d = sample_directions(cfg.batch_size, cfg.n_directions, gen, device)
+    eps = sample_shifts(cfg.batch_size, cfg.shift_range, cfg.min_shift, gen, device)
+    with torch.no_grad():
+        x0 = frozen.decode(z)
+    with torch.set_grad_enabled(with_grad):
+        x1 = frozen.decode_shifted(z, navigator(d, eps))
+    keep = ~(frozen.broken_mask(x0) | frozen.broken_mask(x1))
+    return x0, x1, d, eps, keep
+
+
+def _clean(x: torch.Tensor) -> torch.Tensor:
+    return x.nan_to_num(0.0, 0.0, 0.0).clamp(-0.5, 0.5)
+
+
+def _loss(reconstructor, x0, x1, d, eps, eta):
+    logits, eps_hat = reconstructor(_clean(x0), _clean(x1))
+    ce = F.cross_entropy(logits, d)
+    l1 = (eps_hat - eps).abs().mean()
+    acc = (logits.argmax(1) == d).float().mean()
+    return ce + eta * l1, ce, l1, acc
+
+
+@torch.no_grad()
+def heldout_accuracy(frozen: FrozenGlow, navigator: Navigator, reconstructor, source: LatentSource,
+                     cfg: DiscoveryConfig, seed: int) -> dict[str, float]:
+    """Reconstructor classification accuracy (RCA) and shift error on fixed held-out batches."""
+    was_training = reconstructor.training
+    reconstructor.eval()
+    gen = torch.Generator().manual_seed(seed + 1_000_003)
+    correct = total = 0
+    abs_err = 0.0
+    for _ in range(cfg.eval_batches):
+        x0, x1, d, eps, keep = _pair_batch(frozen, navigator, source, cfg, gen, with_grad=False)
+        if keep.sum() == 0:
+            continue
+        logits, eps_hat = reconstructor(_clean(x0[keep]), _clean(x1[keep]))
+        correct += int((logits.argmax(1) == d[keep]).sum())
+        abs_err += float((eps_hat - eps[keep]).abs().sum())
+        total += int(keep.sum())
+    reconstructor.train(was_training)
+    return {"accuracy": correct / max(total, 1), "shift_mae": abs_err / max(total, 1),
+            "chance": 1.0 / cfg.n_directions}
+
+
+def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed: int, dataset=None,
+                    progress: bool = True) -> dict[str, Any]:
+    """Train navigator + reconstructor; resumable from out_dir/checkpoints. Returns the summary dict.
+
+    Writes out_dir/navigator.pt (navigator weights and what is needed to rebuild it),
+    out_dir/summary.json and out_dir/log.jsonl.
+    """
+    out_dir = Path(out_dir)
+    rank, size = world()
+    frozen = FrozenGlow(glow, parse_levels(cfg.levels, len(glow.levels)), cfg.broken_limit)
+    device = frozen.device
+    navigator = build_navigator(cfg, frozen, seed).to(device)
+    initial_dirs = navigator.directions()
+    torch.manual_seed(seed)
+    reconstructor = build_reconstructor(cfg.reconstructor, frozen.channels, cfg.n_directions).to(device)
+    opt_rec = torch.optim.Adam(reconstructor.parameters(), lr=cfg.lr)
+    opt_nav = torch.optim.Adam(navigator.parameters(), lr=cfg.nav_lr if cfg.nav_lr is not None else cfg.lr)
+    gen = torch.Generator().manual_seed(seed * 1000 + rank)
+    source = LatentSource(glow, cfg.latents, cfg.temperature, dataset)
+    modules = {"navigator": navigator, "reconstructor": reconstructor}
+    optims = {"reconstructor": opt_rec, "navigator": opt_nav}
+    start, extra = load_stage(out_dir, modules, optims, {"train": gen})
+    counters = extra.get("counters", {"broken_pairs": 0, "pairs": 0, "skipped_steps": 0})
+    history = extra.get("history", [])
+    log = JsonlLog(out_dir / "log.jsonl")
+    log.truncate_after(start)
+    cfg_dict = asdict(cfg)
+    t0 = time.perf_counter()
+    bar = progress_bar(cfg.steps, start, "discovery", progress)
+    reconstructor.train()
+    for step in range(start, cfg.steps):
+        x0, x1, d, eps, keep = _pair_batch(frozen, navigator, source, cfg, gen, with_grad=True)
+        stats = all_reduce_sum(torch.tensor([float((~keep).sum()), float(len(keep))]))
+        counters["broken_pairs"] += int(stats[0])
+        counters["pairs"] += int(stats[1])
+        # Every rank must take part in the gradient average, so a rank with too few pairs contributes zeros.
+        ok = int(keep.sum()) >= 2
+        opt_rec.zero_grad(set_to_none=False)
+        opt_nav.zero_grad(set_to_none=False)
+        if ok:
+            loss, ce, l1, acc = _loss(reconstructor, x0[keep], x1[keep], d[keep], eps[keep], cfg.eta)
+            loss.backward()
+        else:
+            counters["skipped_steps"] += 1
+        average_gradients(list(reconstructor.parameters()) + list(navigator.parameters()))
+        if ok or size > 1:
+            opt_rec.step()
+            opt_nav.step()
+        done = step + 1
+        if ok and (done % cfg.log_every == 0 or done == cfg.steps):
+            rec = {"step": done, "loss": float(loss), "ce": float(ce), "shift_l1": float(l1),
+                   "train_accuracy": float(acc), "broken_pairs": counters["broken_pairs"]}
+            log.write(rec)
+            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{float(acc):.2f}", broken=counters["broken_pairs"])
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            ev = heldout_accuracy(frozen, navigator, reconstructor, source, cfg, seed)
+            cos = (navigator.directions() * initial_dirs).sum(1).abs()
+            ev.update({"step": done, "min_abs_cos_to_init": float(cos.min()), "mean_abs_cos_to_init": float(cos.mean())})
+            history.append(ev)
+            log.write({"step": done, "heldout": ev})
+            bar.set_postfix(rca=f"{ev['accuracy']:.3f}", broken=counters["broken_pairs"])
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save_stage(out_dir, done, modules, optims, {"train": gen}, {"discovery": cfg_dict},
+                       {"counters": counters, "history": history})
+        bar.update(1)
+    bar.close()
+    summary = {
+        "steps": cfg.steps,
+        "heldout": history[-1] if history else None,
+        "history": history,
+        "broken_pairs": counters["broken_pairs"],
+        "pairs": counters["pairs"],
+        "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
+        "skipped_steps": counters["skipped_steps"],
+        "latent_dim": frozen.nav_dim,
+        "levels": list(frozen.levels),
+        "train_seconds_this_session": time.perf_counter() - t0,
+    }
+    if is_main():
+        save_navigator(out_dir / "navigator.pt", navigator, cfg, frozen.levels)
+        write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def save_navigator(path: Path, navigator: Navigator, cfg: DiscoveryConfig, levels) -> None:
+    from disgu.checkpoint import save_checkpoint
+
+    save_checkpoint(path, model=navigator.state_dict(), step=0,
+                    config={"discovery": asdict(cfg), "levels": list(levels), "latent_dim": navigator.latent_dim})
+
+
+def load_navigator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Navigator, tuple[int, ...]]:
+    """(navigator, navigated levels) saved by the discovery stage."""
+    from disgu.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path, map_location)
+    c = ckpt["config"]
+    d = c["discovery"]
+    nav = Navigator(c["latent_dim"], d["n_directions"], d["navigator"], "identity", 0.0)
+    nav.load_state_dict(ckpt["model"])
+    return nav.to(map_location), tuple(c["levels"])

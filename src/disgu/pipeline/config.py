@@ -1,0 +1,223 @@
+"""The resolved configuration of a `disgu run`: one dataclass per stage, presets, and key=value overrides.
+
+Presets:
+- `paper`: the paper's settings for a GPU: 64x64, 64 directions, K = 64, T = 0.95, eta = 0.25,
+  Adam 1e-4, batch 32, 70,000 iterations with a checkpoint every 10,000, full metric sample sizes.
+- `cpu`: the best 2 CPU cores can do in about 30 minutes past the Glow (32x32; shipped Glow).
+  Deviations from the paper, each one a lever from the prototype runs (issue 5): 32 directions,
+  navigator lr 1e-3, shifts within +-3, tau 0.1, entropy on softmax(v / 0.1) with weight 0.1,
+  fewer steps, metric sample sizes reduced.
+- `demo`: finishes all stages in under 10 minutes on 2 CPU cores, a tiny Glow trained on the
+  spot when no weights are shipped (32x32, few steps), few directions and steps, small metric
+  samples. It shows the pipeline working, not the method's quality.
+- `tiny`: seconds; for tests (16x16).
+Every field can be overridden with `section.field=value` (see `apply_overrides`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from disgu.contrastive.trainer import ContrastiveConfig
+from disgu.discovery.trainer import DiscoveryConfig
+from disgu.errors import UserError
+
+
+@dataclass
+class GlowStageConfig:
+    """Where the frozen Glow comes from, and how to train one when none is given or shipped."""
+
+    source: str = "auto"  # 'auto': --glow, else shipped weights, else train; 'pretrained'; 'train'
+    train_preset: str = "cpu"  # preset of the Glow trainer used when training
+    steps: int | None = None  # None: the Glow preset's steps
+    n_levels: int | None = None
+    n_steps: int | None = None  # K, flow steps per level
+    hidden: int | None = None
+    batch_size: int | None = None
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    heldout_size: int | None = None
+
+
+@dataclass
+class EvalConfig:
+    """Metric sample sizes (disentanglement_lib's defaults in `paper`) and per-direction statistics."""
+
+    metrics: str = "headline"
+    mig_train: int = 10_000
+    dci_train: int = 10_000
+    dci_test: int = 5_000
+    dci_estimator: str = "exact"
+    factor_vae_variance: int = 10_000
+    factor_vae_train: int = 10_000
+    factor_vae_eval: int = 5_000
+    beta_vae_train: int = 10_000
+    beta_vae_eval: int = 5_000
+    metric_batch: int = 64  # the 64-point batches of FactorVAE and beta-VAE
+    seed: int = 0  # np.random.RandomState(seed) per metric, as disentanglement_lib
+    direction_samples: int = 64  # latents per direction for the per-direction statistics
+    direction_shift: float = 3.0
+
+
+@dataclass
+class TraverseConfig:
+    n_latents: int = 5  # rows of each strip (different z)
+    n_shifts: int = 9  # columns (eps values)
+    shift_range: float = 3.0  # eps from -r to r
+    scale: int = 2  # pixel upscaling in the PNG/GIF
+    gif_ms: int = 120  # frame duration
+
+
+@dataclass
+class RunConfig:
+    dataset: str = "shapes3d"
+    data_path: str | None = None
+    preset: str = "cpu"
+    seed: int = 0
+    resolution: int = 32
+    device: str = "auto"
+    glow: GlowStageConfig = field(default_factory=GlowStageConfig)
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    traversal: TraverseConfig = field(default_factory=TraverseConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        sections = {"glow": GlowStageConfig, "discovery": DiscoveryConfig, "contrastive": ContrastiveConfig,
+                    "evaluation": EvalConfig, "traversal": TraverseConfig}
+        kw = {}
+        for k, v in d.items():
+            kw[k] = sections[k](**v) if k in sections else v
+        return cls(**kw)
+
+
+_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "resolution": 64,
+        "glow": {"train_preset": "paper"},
+        "discovery": {"n_directions": 64, "reconstructor": "resnet18", "steps": 70_000, "eval_every": 1000,
+                      "checkpoint_every": 10_000},
+        "contrastive": {"steps": 70_000, "checkpoint_every": 10_000},
+    },
+    "cpu": {
+        "resolution": 32,
+        "glow": {"train_preset": "cpu"},
+        "discovery": {"n_directions": 32, "nav_lr": 1e-3, "shift_range": 3.0, "steps": 3000, "eval_every": 250,
+                      "checkpoint_every": 250},
+        "contrastive": {"shift_range": 3.0, "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 0.1,
+                        "steps": 1500, "checkpoint_every": 250, "log_every": 25},
+        "evaluation": {"mig_train": 10_000, "dci_train": 2000, "dci_test": 1000, "factor_vae_variance": 5000,
+                       "factor_vae_train": 1000, "factor_vae_eval": 500, "beta_vae_train": 1000,
+                       "beta_vae_eval": 500},
+    },
+    "demo": {
+        "resolution": 32,
+        "glow": {"train_preset": "demo", "steps": 300, "n_steps": 4, "hidden": 48, "eval_every": 100,
+                 "checkpoint_every": 100, "heldout_size": 256},
+        "discovery": {"n_directions": 16, "nav_lr": 1e-3, "shift_range": 3.0, "batch_size": 16, "steps": 150,
+                      "eval_every": 50, "eval_batches": 2, "checkpoint_every": 50, "log_every": 10},
+        "contrastive": {"out_dim": 16, "batch_size": 8, "n_positives": 8, "n_negatives": 16, "shift_range": 3.0,
+                        "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 0.1, "steps": 120,
+                        "checkpoint_every": 40, "log_every": 10},
+        "evaluation": {"mig_train": 2000, "dci_train": 1000, "dci_test": 500, "factor_vae_variance": 1000,
+                       "factor_vae_train": 200, "factor_vae_eval": 100, "beta_vae_train": 200, "beta_vae_eval": 100,
+                       "metric_batch": 32, "direction_samples": 16},
+        "traversal": {"n_latents": 4, "n_shifts": 7},
+    },
+    "tiny": {
+        "resolution": 16,
+        "glow": {"source": "train", "train_preset": "demo", "steps": 4, "n_levels": 2, "n_steps": 1, "hidden": 8,
+                 "batch_size": 8, "eval_every": 4, "checkpoint_every": 2, "heldout_size": 16},
+        "discovery": {"n_directions": 4, "batch_size": 4, "steps": 3, "eval_every": 3, "eval_batches": 1,
+                      "checkpoint_every": 2, "log_every": 1, "shift_range": 3.0},
+        "contrastive": {"out_dim": 4, "batch_size": 2, "n_positives": 2, "n_negatives": 4, "steps": 3,
+                        "checkpoint_every": 2, "log_every": 1, "shift_range": 3.0},
+        "evaluation": {"metrics": "mig,dci,factor_vae,beta_vae", "mig_train": 200, "dci_train": 100, "dci_test": 50,
+                       "dci_estimator": "exact", "factor_vae_variance": 100, "factor_vae_train": 10,
+                       "factor_vae_eval": 5, "beta_vae_train": 10, "beta_vae_eval": 5, "metric_batch": 4,
+                       "direction_samples": 2},
+        "traversal": {"n_latents": 2, "n_shifts": 3, "scale": 1},
+    },
+}
+
+PRESET_NAMES = ("demo", "cpu", "paper", "tiny")
+
+
+def _merge(obj, values: dict[str, Any]):
+    for k, v in values.items():
+        cur = getattr(obj, k)
+        if dataclasses.is_dataclass(cur):
+            _merge(cur, v)
+        else:
+            setattr(obj, k, v)
+
+
+def make_config(preset: str, **top: Any) -> RunConfig:
+    """The preset's RunConfig with top-level fields (dataset, data_path, seed, device, resolution) set."""
+    if preset not in _PRESETS:
+        raise UserError(f"--preset: expected one of {', '.join(PRESET_NAMES)}, got {preset!r}")
+    cfg = RunConfig(preset=preset)
+    _merge(cfg, copy.deepcopy(_PRESETS[preset]))
+    for k, v in top.items():
+        if v is not None:
+            if not hasattr(cfg, k):
+                raise UserError(f"unknown run option {k!r}")
+            setattr(cfg, k, v)
+    return cfg
+
+
+def _coerce(text: str, typ, key: str):
+    origin = typing.get_origin(typ)
+    args = [a for a in typing.get_args(typ) if a is not type(None)]
+    if origin is typing.Union or (origin is not None and type(None) in typing.get_args(typ)):
+        if text.lower() in ("none", "null"):
+            return None
+        typ = args[0]
+    try:
+        if typ is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if typ is int:
+            return int(float(text)) if "e" in text.lower() else int(text)
+        if typ is float:
+            return float(text)
+        return text
+    except ValueError:
+        raise UserError(f"--set {key}={text}: expected a value of type {getattr(typ, '__name__', typ)}") from None
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply `section.field=value` (or top-level `field=value`) strings, typed by the dataclass fields."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected section.field=value, e.g. discovery.nav_lr=1e-3")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        obj = cfg
+        for p in parts[:-1]:
+            if not hasattr(obj, p) or not dataclasses.is_dataclass(getattr(obj, p)):
+                raise UserError(f"--set {key}: no section {p!r} (sections: glow, discovery, contrastive, "
+                                f"evaluation, traversal)")
+            obj = getattr(obj, p)
+        name = parts[-1]
+        hints = typing.get_type_hints(type(obj))
+        if name not in hints:
+            raise UserError(f"--set {key}: no option {name!r}; options: {', '.join(hints)}")
+        setattr(obj, name, _coerce(text.strip(), hints[name], key))
+    return cfg
+
+
+def config_json(cfg: RunConfig) -> str:
+    return json.dumps(cfg.to_dict(), indent=2, sort_keys=True)

@@ -1,0 +1,107 @@
+"""`run_pipeline`: run the stages in order in one run dir, skipping finished ones, resuming unfinished ones."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from disgu.atomic import write_json
+from disgu.errors import UserError
+from disgu.pipeline.config import RunConfig
+from disgu.pipeline.stages import (
+    STAGE_FUNCTIONS,
+    STAGES,
+    RunContext,
+    invalidate_after,
+    is_done,
+    peak_rss_mib,
+    stage_dir,
+    write_done,
+)
+
+
+def _check_same_config(run_dir: Path, cfg: RunConfig) -> None:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    new = cfg.to_dict()
+    if old != new:
+        diff = sorted(_diff_keys(old, new))
+        raise UserError(f"--out {run_dir}: holds a run with a different configuration ({', '.join(diff[:6])} differ); "
+                        f"rerun with the same options to resume, or choose a new --out")
+
+
+def _diff_keys(a: dict, b: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k in set(a) | set(b):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out |= _diff_keys(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.add(prefix + k)
+    return out
+
+
+def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = None, progress: bool = True,
+                 stages: Sequence[str] = STAGES, log=print, dataset=None) -> dict[str, Any]:
+    """Run `stages` (in pipeline order) into out_dir; returns {stage: info} for the stages run or skipped.
+
+    `dataset`: an already opened dataset object to use instead of opening cfg.dataset (the Glow
+    trainer still opens cfg.dataset by name when a Glow has to be trained).
+    """
+    from disgu.discovery.loop import is_main
+    from disgu.distributed import barrier, setup_distributed
+    from disgu.runinfo import write_run_info
+
+    torch.set_flush_denormal(True)
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise UserError(f"stages: unknown {sorted(unknown)}; expected some of {', '.join(STAGES)}")
+    if glow_path is not None and not Path(glow_path).is_file():
+        raise UserError(f"--glow {glow_path}: no such file (expected a Glow checkpoint .pt or .safetensors)")
+    run_dir = Path(out_dir)
+    info = setup_distributed(cfg.device)
+    _check_same_config(run_dir, cfg)
+    if is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        first = not (run_dir / "run_info.json").is_file()
+        write_json(run_dir / "config.json", cfg.to_dict())
+        write_run_info(run_dir, cfg, cfg.seed, name="run_info.json" if first else "run_info_resumed.json")
+    barrier()
+    ctx = RunContext(run_dir, cfg, info.device, glow_path, progress)
+    ctx._dataset = dataset
+    results: dict[str, Any] = {}
+    timings_path = run_dir / "stage_times.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    for stage in STAGES:
+        if stage not in stages:
+            continue
+        if is_done(run_dir, stage):
+            log(f"disgu: stage {stage}: done already (skipped; delete {stage_dir(run_dir, stage)}/DONE.json to redo)")
+            results[stage] = {"skipped": True}
+            continue
+        log(f"disgu: stage {stage} ...")
+        if is_main():
+            invalidate_after(run_dir, stage)
+            stage_dir(run_dir, stage).mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        out = STAGE_FUNCTIONS[stage](ctx)
+        setup_distributed(cfg.device)  # the Glow trainer leaves the process group; rejoin for the next stage
+        barrier()
+        wall = time.perf_counter() - t0
+        record = {"stage": stage, "wall_seconds": round(wall, 2), "peak_rss_mib_so_far": round(peak_rss_mib(), 1),
+                  "world_size": info.world_size, **out}
+        if is_main():
+            write_done(run_dir, stage, record)
+            timings[stage] = {"wall_seconds": record["wall_seconds"], "peak_rss_mib_so_far": record["peak_rss_mib_so_far"]}
+            write_json(timings_path, timings)
+        barrier()
+        log(f"disgu: stage {stage}: done in {wall:.1f} s")
+        results[stage] = record
+    return results

@@ -1,0 +1,326 @@
+"""The five stages of `disgu run`, each reading the previous stage's files and writing its own into the run dir.
+
+    glow/         glow.safetensors (+ source.json; train/ when trained here)
+    discovery/    navigator.pt, summary.json, log.jsonl, checkpoints/
+    contrastive/  encoder.pt, navigator.pt (fine-tuned), summary.json, log.jsonl, checkpoints/
+    evaluation/   per_direction.json; the scores go to DIR/metrics.json
+    traversals/   direction_XXX.png/.gif, top_directions.png, index.json
+
+A stage is finished when <stage>/DONE.json exists (written last, atomically). Rerunning skips
+finished stages; an unfinished one resumes from its own checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from disgu.atomic import write_json
+from disgu.errors import UserError
+
+STAGES = ("glow", "discovery", "contrastive", "evaluation", "traversal")
+_BUILTIN = ("shapes3d", "dsprites")
+
+
+def stage_dir(run_dir: Path, stage: str) -> Path:
+    return run_dir / ("traversals" if stage == "traversal" else stage)
+
+
+def done_marker(run_dir: Path, stage: str) -> Path:
+    return stage_dir(run_dir, stage) / "DONE.json"
+
+
+def is_done(run_dir: Path, stage: str) -> bool:
+    return done_marker(run_dir, stage).is_file()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RunContext:
+    """What every stage needs: the run dir, the resolved config, the device, and lazily loaded inputs."""
+
+    def __init__(self, run_dir: Path, cfg, device: torch.device, glow_path: str | None = None,
+                 progress: bool = True):
+        self.run_dir, self.cfg, self.device, self.glow_path, self.progress = run_dir, cfg, device, glow_path, progress
+        self._dataset = None
+
+    @property
+    def dataset(self):
+        if self._dataset is None:
+            from disgu.data import load_dataset
+
+            self._dataset = load_dataset(self.cfg.dataset, data_path=self.cfg.data_path,
+                                         resolution=self.cfg.resolution)
+        return self._dataset
+
+    def glow(self):
+        from disgu.models import load_glow
+
+        model, _ = load_glow(self.run_dir / "glow" / "glow.safetensors", map_location=self.device)
+        return model
+
+    def frozen(self, glow, levels, broken_limit: float = 1.5):
+        from disgu.discovery.generator import FrozenGlow
+
+        return FrozenGlow(glow, levels, broken_limit)
+
+
+# ----------------------------------------------------------------------------- glow
+
+
+def _save_glow_safetensors(model, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from disgu.atomic import atomic_path
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"glow_config": json.dumps(model.config.to_dict())})
+
+
+def _train_glow(ctx: RunContext) -> dict[str, Any]:
+    from disgu.models.glow import GlowConfig
+    from disgu.training import GlowTrainConfig, train_glow
+    from disgu.training.glow_presets import preset as glow_preset
+
+    g = ctx.cfg.glow
+    p = glow_preset(g.train_preset)
+    model = {**p.pop("model"), "resolution": ctx.cfg.resolution}
+    for name in ("n_levels", "n_steps", "hidden"):
+        if getattr(g, name) is not None:
+            model[name] = getattr(g, name)
+    model["in_channels"] = ctx.dataset.image_shape[2]
+    train = {k: v for k, v in p.items() if k in GlowTrainConfig.__dataclass_fields__}
+    for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "heldout_size"):
+        if getattr(g, name) is not None:
+            train[name] = getattr(g, name)
+    train["sample_every"] = min(train.get("sample_every", 200), train["steps"])
+    out = ctx.run_dir / "glow" / "train"
+    tcfg = GlowTrainConfig(dataset=ctx.cfg.dataset, data_path=ctx.cfg.data_path, out=str(out), preset=g.train_preset,
+                           model=GlowConfig(**model), seed=ctx.cfg.seed, device=str(ctx.device),
+                           progress=ctx.progress, tensorboard=False, **train)
+    from disgu.checkpoint import latest_checkpoint
+
+    resume = "auto" if latest_checkpoint(out) is not None else None
+    result = train_glow(tcfg, resume=resume)
+    if result.summary.get("interrupted"):
+        raise KeyboardInterrupt("Glow training interrupted; rerun the same command to resume")
+    return {"kind": "trained", "train_dir": str(out), "summary": result.summary, "model": result.model}
+
+
+def stage_glow(ctx: RunContext) -> dict[str, Any]:
+    """glow/glow.safetensors from --glow, the shipped weights, or a Glow trained here."""
+    from disgu.discovery.loop import is_main
+    from disgu.models import load_glow, load_pretrained_glow
+
+    cfg, out = ctx.cfg, ctx.run_dir / "glow"
+    out.mkdir(parents=True, exist_ok=True)
+    source: dict[str, Any]
+    model = None
+    if ctx.glow_path is not None:
+        model, _ = load_glow(ctx.glow_path)
+        source = {"kind": "given", "path": str(Path(ctx.glow_path).resolve())}
+    elif cfg.glow.source in ("auto", "pretrained") and cfg.data_path is None and cfg.dataset in _BUILTIN:
+        try:
+            model, _ = load_pretrained_glow(cfg.dataset, cfg.resolution)
+            from disgu.models.pretrained import read_manifest
+
+            source = {"kind": "shipped", "manifest": read_manifest(cfg.dataset, cfg.resolution)}
+        except UserError as err:
+            if cfg.glow.source == "pretrained":
+                raise
+            source = {"kind": "trained", "why": str(err)}
+    elif cfg.glow.source == "pretrained":
+        raise UserError(f"glow.source=pretrained: weights are shipped only for built-in datasets "
+                        f"({', '.join(_BUILTIN)}) without --data-path; pass --glow CKPT")
+    else:
+        source = {"kind": "trained"}
+    if model is None:
+        trained = _train_glow(ctx)
+        model = trained.pop("model")
+        source.update(trained)
+    if model.config.resolution != cfg.resolution:
+        raise UserError(f"the Glow is for {model.config.resolution}x{model.config.resolution} images but the run "
+                        f"uses resolution {cfg.resolution} (set --set resolution={model.config.resolution})")
+    if is_main():
+        _save_glow_safetensors(model, out / "glow.safetensors")
+        write_json(out / "source.json", source)
+    return {"source": source["kind"], "glow_config": model.config.to_dict()}
+
+
+# ----------------------------------------------------------------------------- discovery / contrastive
+
+
+def stage_discovery(ctx: RunContext) -> dict[str, Any]:
+    from disgu.discovery.trainer import train_discovery
+
+    cfg = ctx.cfg.discovery
+    dataset = ctx.dataset if cfg.latents == "data" else None
+    summary = train_discovery(ctx.glow(), cfg, ctx.run_dir / "discovery", ctx.cfg.seed, dataset, ctx.progress)
+    return {"heldout": summary["heldout"], "broken_fraction": summary["broken_fraction"]}
+
+
+def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
+    from disgu.contrastive.trainer import train_contrastive
+    from disgu.discovery.trainer import load_navigator
+
+    cfg = ctx.cfg.contrastive
+    navigator, levels = load_navigator(ctx.run_dir / "discovery" / "navigator.pt", ctx.device)
+    dataset = ctx.dataset if cfg.latents == "data" else None
+    summary = train_contrastive(ctx.glow(), navigator, levels, cfg, ctx.run_dir / "contrastive", ctx.cfg.seed,
+                                dataset, ctx.progress)
+    return {"mean_of_last_100_steps": summary["mean_of_last_100_steps"],
+            "broken_fraction": summary["broken_fraction"]}
+
+
+def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
+    """(glow, navigator, levels, encoder) of a finished contrastive stage."""
+    from disgu.contrastive.encoder import load_encoder
+    from disgu.discovery.trainer import load_navigator
+    from disgu.models import load_glow
+
+    for stage in ("glow", "contrastive"):
+        if not is_done(run_dir, stage):
+            raise UserError(f"{run_dir}: stage {stage!r} is not finished (no {done_marker(run_dir, stage)}); "
+                            f"run `disgu run ... --out {run_dir}` to complete it")
+    glow, _ = load_glow(run_dir / "glow" / "glow.safetensors", map_location=device)
+    navigator, levels = load_navigator(run_dir / "contrastive" / "navigator.pt", device)
+    encoder = load_encoder(run_dir / "contrastive" / "encoder.pt", device)
+    return glow, navigator, levels, encoder
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _metric_sizes(e) -> dict[str, dict[str, int]]:
+    return {
+        "mig": {"num_train": e.mig_train},
+        "dci": {"num_train": e.dci_train, "num_test": e.dci_test},
+        "factor_vae": {"num_variance_estimate": e.factor_vae_variance, "num_train": e.factor_vae_train,
+                       "num_eval": e.factor_vae_eval, "batch_size": e.metric_batch},
+        "beta_vae": {"num_train": e.beta_vae_train, "num_eval": e.beta_vae_eval, "batch_size": e.metric_batch},
+    }
+
+
+def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
+    """DIR/metrics.json: disentanglement metrics of E(x) on real dataset images, plus per-direction statistics."""
+    from disgu.data.base import GroundTruthDataset
+    from disgu.discovery.loop import is_main
+    from disgu.viz.traverse import direction_code_effects, rank_directions
+
+    if not is_main():
+        return {}
+    e = ctx.cfg.evaluation
+    glow, navigator, levels, encoder = load_trained(ctx.run_dir, ctx.device)
+    frozen = ctx.frozen(glow, levels)
+    effects = direction_code_effects(frozen, navigator, encoder, e.direction_samples, e.direction_shift,
+                                     ctx.cfg.contrastive.temperature, ctx.cfg.seed + 11)
+    (ctx.run_dir / "evaluation").mkdir(parents=True, exist_ok=True)
+    np.save(ctx.run_dir / "evaluation" / "direction_effects.npy", effects)
+    ranked = rank_directions(effects)
+    dims_used = sorted({r["code_dim"] for r in ranked})
+    per_direction = {"ranked": ranked, "distinct_top_code_dims": len(dims_used), "n_directions": len(ranked),
+                     "shift": e.direction_shift, "samples": e.direction_samples}
+    write_json(ctx.run_dir / "evaluation" / "per_direction.json", per_direction)
+
+    dataset = ctx.dataset
+    result: dict[str, Any] = {}
+    if isinstance(dataset, GroundTruthDataset):
+        from disgu.metrics import evaluate_representation
+
+        bar = _metric_bar(ctx)
+        t0 = time.perf_counter()
+        scores = evaluate_representation(dataset, encoder.encode_images, metrics=e.metrics, seed=e.seed,
+                                         dci_estimator=e.dci_estimator, sizes=_metric_sizes(e),
+                                         progress=bar)
+        bar(None)
+        details = scores.pop("details", {})
+        result.update(scores)
+        result["metric_seconds"] = time.perf_counter() - t0
+        result["factor_vae_details"] = {k: v for k, v in details.get("factor_vae", {}).items()
+                                        if isinstance(v, (int, float))}
+    else:
+        result["note"] = f"dataset {ctx.cfg.dataset!r} has no ground-truth factors: no disentanglement metrics"
+    disc = json.loads((ctx.run_dir / "discovery" / "summary.json").read_text())
+    con = json.loads((ctx.run_dir / "contrastive" / "summary.json").read_text())
+    result.update({
+        "dataset": ctx.cfg.dataset, "preset": ctx.cfg.preset, "seed": ctx.cfg.seed, "resolution": ctx.cfg.resolution,
+        "sample_sizes": _metric_sizes(e),
+        "reconstructor_accuracy": (disc.get("heldout") or {}).get("accuracy"),
+        "reconstructor_chance": 1.0 / ctx.cfg.discovery.n_directions,
+        "discovery_broken_fraction": disc.get("broken_fraction"),
+        "contrastive": con.get("mean_of_last_100_steps"),
+        "contrastive_broken_fraction": con.get("broken_fraction"),
+        "per_direction": {
+            "distinct_top_code_dims": len(dims_used),
+            "mean_exclusivity": float(np.mean([r["exclusivity"] for r in ranked])),
+            "mean_strength": float(np.mean([r["strength"] for r in ranked])),
+            "top": ranked[: min(8, len(ranked))],
+            "file": "evaluation/per_direction.json",
+        },
+    })
+    write_json(ctx.run_dir / "metrics.json", result)
+    return {k: result.get(k) for k in ("mig", "dci_disentanglement", "factor_vae", "beta_vae")}
+
+
+def _metric_bar(ctx: RunContext) -> Callable[[str | None], None]:
+    from tqdm.auto import tqdm
+
+    from disgu.metrics.evaluate import resolve_metrics
+
+    names = resolve_metrics(ctx.cfg.evaluation.metrics)
+    bar = tqdm(total=len(names), desc="evaluation", disable=not ctx.progress, dynamic_ncols=True)
+    state = {"started": False}
+
+    def update(name: str | None) -> None:
+        if state["started"]:
+            bar.update(1)
+        state["started"] = True
+        if name is None:
+            bar.close()
+        else:
+            bar.set_postfix(metric=name)
+
+    return update
+
+
+# ----------------------------------------------------------------------------- traversals
+
+
+def stage_traversal(ctx: RunContext) -> dict[str, Any]:
+    from disgu.discovery.loop import is_main
+    from disgu.viz.traverse import write_traversals
+
+    if not is_main():
+        return {}
+    glow, navigator, levels, encoder = load_trained(ctx.run_dir, ctx.device)
+    effects_path = ctx.run_dir / "evaluation" / "direction_effects.npy"
+    effects = np.load(effects_path) if effects_path.is_file() else None
+    ranked = write_traversals(ctx.frozen(glow, levels), navigator, encoder, ctx.run_dir / "traversals",
+                              ctx.cfg.traversal, ctx.cfg.seed + 13, ctx.cfg.contrastive.temperature, effects)
+    return {"top": [r["direction"] for r in ranked[:8]]}
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
+    "glow": stage_glow, "discovery": stage_discovery, "contrastive": stage_contrastive,
+    "evaluation": stage_evaluation, "traversal": stage_traversal,
+}
+
+
+def invalidate_after(run_dir: Path, stage: str) -> None:
+    """A stage that reruns makes every later stage stale: drop their done-markers (outputs stay until rewritten)."""
+    for later in STAGES[STAGES.index(stage) + 1 :]:
+        done_marker(run_dir, later).unlink(missing_ok=True)
+
+
+def write_done(run_dir: Path, stage: str, info: dict[str, Any]) -> None:
+    write_json(done_marker(run_dir, stage), info)
