@@ -175,7 +175,7 @@ def _run(args):
     return CliRunner().invoke(cli, ["baseline", *args])
 
 
-def test_cli_beta_vae_and_untrained_write_metrics(tmp_path, tiny_npz):
+def test_cli_beta_vae_writes_metrics(tmp_path, tiny_npz):
     out = tmp_path / "bvae"
     res = _run(["beta-vae", "--dataset", str(tiny_npz), "--out", str(out), "--steps", "3", "--device", "cpu",
                 "--batch-size", "8", "--metric-samples", "40"])
@@ -187,10 +187,18 @@ def test_cli_beta_vae_and_untrained_write_metrics(tmp_path, tiny_npz):
     assert run_info["config"]["beta"] == 5.0 and run_info["seed"] == 0
     assert (out / "tb").is_dir() and (out / "scalars.jsonl").is_file()
 
-    floor = tmp_path / "floor"
-    res = _run(["untrained", "--dataset", str(tiny_npz), "--out", str(floor), "--metric-samples", "40"])
+
+
+@pytest.mark.parametrize("encoder,dim", [("beta-vae", 10), ("contrastive", 64)])
+def test_cli_untrained_floor_writes_metrics(tmp_path, tiny_npz, encoder, dim):
+    if encoder == "contrastive":
+        pytest.importorskip("disgu.contrastive.encoder")
+    res = _run(["untrained", "--dataset", str(tiny_npz), "--out", str(tmp_path), "--metric-samples", "40",
+                "--encoder", encoder])
     assert res.exit_code == 0, res.output
-    assert set(HEADLINE_KEYS) <= set(json.loads((floor / "metrics.json").read_text()))
+    assert set(HEADLINE_KEYS) <= set(json.loads((tmp_path / "metrics.json").read_text()))
+    about = json.loads((tmp_path / "evaluation.json").read_text())
+    assert about["encoder"] == encoder and about["dim"] == dim and about["training_steps"] == 0
 
 
 @pytest.mark.parametrize("args,expect", [

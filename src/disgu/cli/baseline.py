@@ -88,13 +88,15 @@ def factor_vae_command(**opts) -> None:
 
 @baseline.command("untrained")
 @_common_options
-@click.option("--latent-dim", type=click.IntRange(min=2), default=10, show_default=True,
-              help="Code size of the beta-VAE encoder.")
+@click.option("--encoder", "arch", type=click.Choice(["auto", "contrastive", "beta-vae"]), default="auto",
+              show_default=True,
+              help="Architecture: Dis-GU's contrastive encoder (auto, when installed) or the beta-VAE encoder.")
+@click.option("--dim", type=click.IntRange(min=2), default=None,
+              help="Code size (default 64 for the contrastive encoder, 10 for the beta-VAE one).")
 def untrained_command(**opts) -> None:
-    """The floor: metrics of a randomly initialised encoder (its mean head) that never saw a training step."""
+    """The floor: metrics of a randomly initialised encoder that never saw a training step."""
     import torch
 
-    from disgu.baselines.beta_vae import ConvEncoder
     from disgu.baselines.evaluate import representation_function, write_metrics
     from disgu.baselines.trainer import BaselineConfig, open_dataset
     from disgu.distributed import resolve_device
@@ -102,23 +104,46 @@ def untrained_command(**opts) -> None:
 
     torch.set_flush_denormal(True)
     cfg = BaselineConfig(model="untrained", dataset=opts["dataset"], data_path=opts["data_path"],
-                         resolution=opts["resolution"], latent_dim=opts["latent_dim"], seed=opts["seed"],
-                         device=opts["device"])
+                         resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
     device = resolve_device(cfg.device)
     ds = open_dataset(cfg)
     resolution, _, channels = ds.image_shape
-    torch.manual_seed(cfg.seed)
-    encoder = ConvEncoder(resolution, channels, cfg.latent_dim).to(device).eval()
+    arch, dim, encode = _untrained_encoder(opts["arch"], opts["dim"], resolution, channels, cfg.seed, device)
     out = Path(opts["out"])
     out.mkdir(parents=True, exist_ok=True)
-    keep = ("dataset", "data_path", "resolution", "latent_dim", "seed", "device")
-    write_run_info(out, {"model": "untrained", "encoder": "beta-vae ConvEncoder (mean head)",
+    keep = ("dataset", "data_path", "resolution", "seed", "device")
+    write_run_info(out, {"model": "untrained", "encoder": arch, "dim": dim,
                          **{k: v for k, v in cfg.to_dict().items() if k in keep}}, cfg.seed)
-    click.echo(f"untrained beta-VAE encoder ({cfg.latent_dim} dims) on {ds.name} {resolution}x{resolution}: evaluating")
-    result = write_metrics(out, ds, representation_function(lambda x: encoder(x)[0], device),
-                           metric_options=_metric_options(opts),
-                           about={"model": "untrained", "encoder": "beta-vae ConvEncoder", "training_steps": 0})
+    click.echo(f"untrained {arch} encoder ({dim} dims) on {ds.name} {resolution}x{resolution}: evaluating")
+    result = write_metrics(out, ds, representation_function(encode, device), metric_options=_metric_options(opts),
+                           about={"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0})
     _report(out, result)
+
+
+def _untrained_encoder(arch: str, dim: int | None, resolution: int, channels: int, seed: int, device):
+    """(architecture name, code size, images -> codes) of a freshly initialised encoder."""
+    import torch
+
+    if arch == "auto":
+        try:
+            import disgu.contrastive.encoder  # noqa: F401
+            arch = "contrastive"
+        except ImportError:
+            arch = "beta-vae"
+    torch.manual_seed(seed)
+    if arch == "contrastive":
+        try:
+            from disgu.contrastive.encoder import ContrastiveEncoder
+        except ImportError:
+            raise UserError("--encoder contrastive: disgu.contrastive is not installed here") from None
+        dim = dim or 64
+        net = ContrastiveEncoder(in_channels=channels, resolution=resolution, out_dim=dim).to(device).eval()
+        return arch, dim, net
+    from disgu.baselines.beta_vae import ConvEncoder
+
+    dim = dim or 10
+    net = ConvEncoder(resolution, channels, dim).to(device).eval()
+    return arch, dim, lambda x: net(x)[0]  # the mean head, as for a trained VAE
 
 
 def _metric_options(opts: dict) -> dict:
