@@ -34,8 +34,14 @@ def decode_rows(images: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- HDF5
 
 
-def write_shapes3d_h5(path: Path, marked_rows, *, labels: np.ndarray | None = None, images_dtype="uint8") -> None:
-    """A 3dshapes.h5 with the official keys, shapes and label grid; only `marked_rows` hold pixels."""
+def write_shapes3d_h5(
+    path: Path, marked_rows, *, labels: np.ndarray | None = None, images_dtype="uint8", chunked: bool = True
+) -> None:
+    """A 3dshapes.h5 with the official keys, shapes and label grid; only `marked_rows` hold pixels.
+
+    Chunked: unwritten chunks are never allocated. Contiguous (like the released file): the 5.9 GB of
+    storage is allocated at the first write but never filled, so the file stays sparse on disk.
+    """
     import h5py
 
     from disgu.data.shapes3d_h5 import FACTOR_SIZES, NUM_IMAGES
@@ -43,7 +49,8 @@ def write_shapes3d_h5(path: Path, marked_rows, *, labels: np.ndarray | None = No
     if labels is None:
         labels = shapes3d_labels()
     with h5py.File(path, "w") as f:
-        images = f.create_dataset("images", shape=(NUM_IMAGES, 64, 64, 3), dtype=images_dtype, chunks=(1, 64, 64, 3))
+        chunks = (1, 64, 64, 3) if chunked else None
+        images = f.create_dataset("images", shape=(NUM_IMAGES, 64, 64, 3), dtype=images_dtype, chunks=chunks)
         for i in marked_rows:
             images[i] = encode_row(int(i), (64, 64, 3))
         f.create_dataset("labels", data=labels, chunks=(NUM_IMAGES // 10, 6), compression="gzip", compression_opts=1)

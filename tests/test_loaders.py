@@ -41,16 +41,19 @@ SHAPES3D_TUPLES = [(0, 0, 0, 0, 0, 0), (0, 0, 0, 0, 0, 1), (1, 2, 3, 4, 1, 5), (
 SHAPES3D_SIZES = (10, 10, 10, 8, 4, 15)
 
 
-@pytest.fixture(scope="module")
-def shapes3d_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("shapes3d") / "3dshapes.h5"
-    write_shapes3d_h5(path, [mixed_radix(t, SHAPES3D_SIZES) for t in SHAPES3D_TUPLES])
+@pytest.fixture(scope="module", params=["chunked", "contiguous"])
+def shapes3d_file(tmp_path_factory, request):
+    """Both layouts: chunked goes through h5py, contiguous (the released file's) through os.pread."""
+    path = tmp_path_factory.mktemp(f"shapes3d_{request.param}") / "3dshapes.h5"
+    write_shapes3d_h5(path, [mixed_radix(t, SHAPES3D_SIZES) for t in SHAPES3D_TUPLES],
+                      chunked=request.param == "chunked")
     return path
 
 
 def test_shapes3d_h5_factor_order_and_values(shapes3d_file):
     ds = load_dataset("shapes3d", data_path=shapes3d_file)
     assert isinstance(ds, GroundTruthDataset)
+    assert (ds._rows._raw is None) == ("chunked" in str(shapes3d_file.parent))
     assert len(ds) == 480000
     assert ds.factor_names == ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
     assert ds.factor_sizes == SHAPES3D_SIZES

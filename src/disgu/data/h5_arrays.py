@@ -3,7 +3,8 @@
 The handle is opened on first use in each process (a DataLoader worker forked from the parent
 opens its own; the parent's is never shared), and is dropped when the object is pickled.
 h5py's fancy indexing needs sorted unique indices and is slow for scattered rows, so a request is
-sorted, split into runs of nearby rows, each run read as one slice, and put back in request order.
+read as runs of nearby rows (disgu.data.rows). A contiguous, unfiltered dataset (as in the released
+3dshapes.h5) is read straight from its byte offset with `os.pread`, which skips h5py's per-read cost.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from disgu.data.rows import FileRows, read_by_runs
 from disgu.errors import UserError
-
-# Rows between two requested rows that are cheaper to read through than to seek over.
-MAX_GAP_ROWS = 8
 
 
 def open_h5(path: str | os.PathLike):
@@ -43,19 +42,6 @@ def h5_dataset(f, key: str, expected: str = ""):
     return obj
 
 
-def contiguous_runs(sorted_unique: np.ndarray, max_gap: int = MAX_GAP_ROWS) -> list[tuple[int, int, int, int]]:
-    """Split sorted unique row numbers into runs [(first_pos, end_pos, start_row, stop_row)].
-
-    Rows closer than `max_gap` fall into one run, read as one slice start_row:stop_row.
-    """
-    if sorted_unique.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(sorted_unique) > max_gap + 1) + 1
-    starts = np.concatenate([[0], breaks])
-    ends = np.concatenate([breaks, [sorted_unique.size]])
-    return [(int(a), int(b), int(sorted_unique[a]), int(sorted_unique[b - 1]) + 1) for a, b in zip(starts, ends)]
-
-
 class LazyH5Rows:
     """Read rows of `key` in the HDF5 file at `path`, opening the file once per process."""
 
@@ -67,6 +53,7 @@ class LazyH5Rows:
         ds = self._dataset()
         self.shape = tuple(int(s) for s in ds.shape)
         self.dtype = np.dtype(ds.dtype)
+        self._raw = _raw_rows(ds, self.path, f"{self.path}[{key}]")
 
     def _dataset(self):
         if self._file is None or self._pid != os.getpid():
@@ -83,20 +70,34 @@ class LazyH5Rows:
 
     def read(self, idx: np.ndarray) -> np.ndarray:
         """Rows `idx` (any order, repeats allowed) as an array (len(idx), *row_shape)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        uniq, inverse = np.unique(idx, return_inverse=True)
-        out = np.empty((uniq.size, *self.shape[1:]), dtype=self.dtype)
+        if self._raw is not None:
+            return self._raw.read(idx)
         ds = self._dataset()
         try:
-            for first, end, start, stop in contiguous_runs(uniq):
-                block = ds[start:stop]
-                out[first:end] = block[uniq[first:end] - start]
+            return read_by_runs(idx, self.shape[1:], self.dtype, lambda start, stop: ds[start:stop])
         except OSError as err:
             raise UserError(f"{self.path}[{self.key}]: cannot read rows, truncated or damaged? ({err})") from None
-        return out[inverse.reshape(-1)]
 
     def read_all(self) -> np.ndarray:
         try:
             return self._dataset()[()]
         except OSError as err:
             raise UserError(f"{self.path}[{self.key}]: cannot read, truncated or damaged? ({err})") from None
+
+
+def _raw_rows(ds, path: Path, where: str) -> FileRows | None:
+    """A FileRows over `ds` when its data sit contiguously and unfiltered in the file, else None."""
+    import h5py
+
+    if not FileRows.available() or ds.chunks is not None or ds.ndim == 0 or ds.dtype.kind not in "uifb":
+        return None
+    plist = ds.id.get_create_plist()
+    if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_external_count() or plist.get_nfilters():
+        return None
+    offset = ds.id.get_offset()
+    if offset is None:  # never written: h5py returns the fill value
+        return None
+    nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize
+    if offset + nbytes > path.stat().st_size:
+        raise UserError(f"{where}: truncated file: the data need {nbytes} bytes from offset {offset}")
+    return FileRows(path, offset, ds.shape, ds.dtype, where)

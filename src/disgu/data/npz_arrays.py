@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from disgu.data.rows import FileRows
 from disgu.errors import UserError
 
 # Compressed members up to this size are read into memory; larger ones are extracted to the cache.
@@ -231,14 +232,20 @@ def load_small(path: str | os.PathLike, key: str, expected: str = "") -> np.ndar
 class NpzArray:
     """A member opened on first use in each process.
 
-    Pickling (a DataLoader with spawned workers) drops the array, so a memory-mapped member is mapped
-    again in the worker instead of being copied through the pickle whole.
+    A stored (uncompressed) member is read with `os.pread` (disgu.data.rows.FileRows); otherwise rows
+    come from the array (in memory, or mapped from the cache). Pickling (a DataLoader with spawned
+    workers) drops the array and the file descriptor, so nothing big is copied through the pickle.
     """
 
     def __init__(self, member: NpzMember, opener: Callable[[NpzMember], np.ndarray] = open_member):
         self.member = member
         self._opener = opener  # a module-level function, so that it pickles
         self._array: np.ndarray | None = None
+        self._rows = None
+        raw = not member.compressed and opener is open_member and len(member.shape) > 0
+        if raw and FileRows.available() and not (member.fortran_order and len(member.shape) > 1):
+            self._rows = FileRows(member.path, member.data_offset, member.shape, member.dtype,
+                                  f"{member.path}[{member.key}]")
 
     @property
     def array(self) -> np.ndarray:
@@ -250,7 +257,9 @@ class NpzArray:
         return {**self.__dict__, "_array": None}
 
     def read(self, idx: np.ndarray) -> np.ndarray:
-        """Rows `idx` in the order asked, read in file order (a memory map is walked forwards)."""
+        """Rows `idx` in the order asked (repeats allowed)."""
+        if self._rows is not None:
+            return self._rows.read(idx)
         array = self.array
         order = np.argsort(idx, kind="stable")
         out = np.empty((idx.size, *array.shape[1:]), dtype=array.dtype)
