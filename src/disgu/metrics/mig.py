@@ -31,6 +31,8 @@ def mutual_info(a: np.ndarray, b: np.ndarray) -> float:
     """Mutual information (nats) of two label vectors; the same sums as sklearn's `mutual_info_score`."""
     a, ka = _dense_labels(a)
     b, kb = _dense_labels(b)
+    if ka == 1 or kb == 1:  # a single label has zero entropy, hence zero MI (sklearn's special case)
+        return 0.0
     joint = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb)
     nzx, nzy = np.nonzero(joint)
     nz = joint[nzx, nzy].astype(np.float64)
