@@ -163,10 +163,10 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
             opt_nav.step()
         done = step + 1
         if ok and (done % cfg.log_every == 0 or done == cfg.steps):
-            rec = {"step": done, "loss": float(loss), "ce": float(ce), "shift_l1": float(l1),
+            rec = {"step": done, "loss": float(loss.detach()), "ce": float(ce.detach()), "shift_l1": float(l1.detach()),
                    "train_accuracy": float(acc), "broken_pairs": counters["broken_pairs"]}
             log.write(rec)
-            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{float(acc):.2f}", broken=counters["broken_pairs"])
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{float(acc):.2f}", broken=counters["broken_pairs"])
         if done % cfg.eval_every == 0 or done == cfg.steps:
             ev = heldout_accuracy(frozen, navigator, reconstructor, source, cfg, seed)
             cos = (navigator.directions() * initial_dirs).sum(1).abs()

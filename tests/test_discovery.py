@@ -1,0 +1,172 @@
+"""Direction discovery: navigator orthonormality, the |eps| >= 0.5 rule, gradients through the frozen Glow, resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from disgu.discovery import DiscoveryConfig, FrozenGlow, LatentSource, Navigator, build_reconstructor, parse_levels
+from disgu.discovery.shifts import sample_other_directions, sample_shifts
+from disgu.discovery.trainer import _loss, _pair_batch, build_navigator, load_navigator, train_discovery
+from disgu.errors import UserError
+from disgu.models import Glow, GlowConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_glow() -> Glow:
+    torch.manual_seed(0)
+    glow = Glow(GlowConfig(resolution=16, n_levels=2, n_steps=2, hidden=16))
+    x = torch.rand(16, 3, 16, 16) - 0.5
+    glow.initialize(x)
+    # Move the couplings off their zero init so the reverse pass is not the identity flow.
+    with torch.no_grad():
+        for p in glow.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return glow.eval()
+
+
+def _orthonormality_error(m: torch.Tensor) -> float:
+    return float((m.T @ m - torch.eye(m.shape[1])).abs().max())
+
+
+@pytest.mark.parametrize("a,b", [(12, 12), (48, 8)])
+def test_navigator_stays_orthonormal_after_optimizer_steps(a, b):
+    torch.manual_seed(0)
+    nav = Navigator(a, b, "ortho", "random", init_scale=1e-3, generator=torch.Generator().manual_seed(1))
+    assert nav.square == (a == b)
+    opt = torch.optim.Adam(nav.parameters(), lr=0.05)  # large steps: far from the start
+    target = torch.randn(a, b)
+    start = nav.matrix().detach().clone()
+    for _ in range(30):
+        opt.zero_grad()
+        loss = ((nav.matrix() - target) ** 2).sum()
+        loss.backward()
+        opt.step()
+    m = nav.matrix().detach()
+    assert _orthonormality_error(m) < 1e-4
+    assert (m - start).abs().max() > 0.1  # it did move
+
+
+def test_navigator_small_init_starts_at_its_base_frame():
+    nav = Navigator(20, 5, "ortho", "identity", init_scale=1e-3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(nav.matrix(), torch.eye(20, 5), atol=1e-2)
+    sq = Navigator(6, 6, "ortho", "identity", init_scale=1e-3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(sq.matrix(), torch.eye(6), atol=1e-2)
+
+
+def test_proj_navigator_has_unit_columns_and_shift_length_eps():
+    nav = Navigator(30, 4, "proj", "random", init_scale=0.5, generator=torch.Generator().manual_seed(0))
+    norms = nav.matrix().norm(dim=0)
+    assert torch.allclose(norms, torch.ones(4), atol=1e-5)
+    shift = nav(torch.tensor([0, 3]), torch.tensor([2.0, -1.5]))
+    assert torch.allclose(shift.norm(dim=1), torch.tensor([2.0, 1.5]), atol=1e-5)
+
+
+def test_navigator_rejects_bad_sizes():
+    with pytest.raises(UserError):
+        Navigator(4, 5)
+    with pytest.raises(UserError):
+        Navigator(4, 2, kind="pca")
+
+
+def test_shifts_keep_abs_at_least_min_for_both_signs():
+    eps = sample_shifts(200_000, 6.0, 0.5, torch.Generator().manual_seed(0))
+    assert eps.abs().min() >= 0.5
+    assert eps.abs().max() <= 6.0
+    # The raw draws in (-0.5, 0) must become -0.5 (not +0.5 as in the reference clamp): equal mass at both ends.
+    at_minus, at_plus = int((eps == -0.5).sum()), int((eps == 0.5).sum())
+    expected = 200_000 * 0.5 / 12  # P(raw in (-0.5, 0)) = 0.5 / 12
+    assert abs(at_minus - expected) < 0.1 * expected
+    assert abs(at_plus - expected) < 0.1 * expected
+    assert abs(float((eps < 0).float().mean()) - 0.5) < 0.01
+
+
+def test_shift_sign_is_kept_exactly():
+    g = torch.Generator().manual_seed(3)
+    raw = 6.0 * (2 * torch.rand(1000, generator=torch.Generator().manual_seed(3)) - 1)
+    eps = sample_shifts(1000, 6.0, 0.5, g)
+    assert torch.equal(torch.sign(eps), torch.where(raw < 0, -1.0, 1.0))
+    big = raw.abs() >= 0.5
+    assert torch.allclose(eps[big], raw[big])
+
+
+def test_other_directions_exclude_k():
+    d = sample_other_directions(5000, 7, 3, torch.Generator().manual_seed(0))
+    assert (d != 3).all() and set(d.tolist()) == {0, 1, 2, 4, 5, 6}
+
+
+def test_parse_levels():
+    assert parse_levels("top", 3) == (2,)
+    assert parse_levels("all", 3) == (0, 1, 2)
+    assert parse_levels("0,-1", 3) == (0, 2)
+    with pytest.raises(UserError):
+        parse_levels("5", 3)
+    with pytest.raises(UserError):
+        parse_levels("middle", 3)
+
+
+@pytest.mark.parametrize("kind", ["light", "resnet18"])
+def test_reconstructor_shapes(kind):
+    rec = build_reconstructor(kind, 3, 7)
+    logits, shift = rec(torch.rand(5, 3, 16, 16), torch.rand(5, 3, 16, 16))
+    assert logits.shape == (5, 7) and shift.shape == (5,)
+
+
+def test_broken_mask_flags_nonfinite_and_exploding_decodes(tiny_glow):
+    frozen = FrozenGlow(tiny_glow, (1,), broken_limit=1.5)
+    x = torch.zeros(4, 3, 16, 16)
+    x[1, 0, 0, 0] = float("nan")
+    x[2, 1, 3, 3] = 5.0
+    x[3, 2, 1, 1] = -1.4  # outside the image range but below the limit
+    assert frozen.broken_mask(x).tolist() == [False, True, True, False]
+
+
+@pytest.mark.parametrize("levels", ["top", "all"])
+def test_gradients_reach_navigator_through_frozen_glow(tiny_glow, levels):
+    cfg = DiscoveryConfig(n_directions=4, levels=levels, batch_size=6, shift_range=2.0)
+    frozen = FrozenGlow(tiny_glow, parse_levels(levels, 2))
+    assert frozen.nav_dim == (384 if levels == "top" else 384 + 384)  # latents (6, 8, 8) and (24, 4, 4)
+    nav = build_navigator(cfg, frozen, seed=0)
+    rec = build_reconstructor("light", 3, 4)
+    source = LatentSource(tiny_glow, "prior", 0.7)
+    x0, x1, d, eps, keep = _pair_batch(frozen, nav, source, cfg, torch.Generator().manual_seed(0), with_grad=True)
+    assert x0.shape == x1.shape == (6, 3, 16, 16) and keep.all()
+    assert not x0.requires_grad and x1.requires_grad
+    loss, ce, l1, acc = _loss(rec, x0, x1, d, eps, cfg.eta)
+    loss.backward()
+    assert nav.weight.grad is not None and torch.isfinite(nav.weight.grad).all()
+    assert nav.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in tiny_glow.parameters())
+
+
+def test_data_latents_are_encoded_images(tiny_glow):
+    class FakeData:
+        def __len__(self):
+            return 10
+
+        def images(self, idx):
+            rng = np.random.RandomState(0)
+            return rng.randint(0, 256, size=(len(idx), 16, 16, 3)).astype(np.uint8)
+
+    source = LatentSource(tiny_glow, "data", 0.7, dataset=FakeData())
+    z = source.sample(3, torch.Generator().manual_seed(0))
+    assert [tuple(t.shape[1:]) for t in z] == tiny_glow.latent_shapes and z[0].shape[0] == 3
+    with pytest.raises(UserError):
+        LatentSource(tiny_glow, "data", 0.7)
+
+
+def test_discovery_resume_matches_uninterrupted_run(tiny_glow, tmp_path):
+    cfg = DiscoveryConfig(n_directions=4, batch_size=4, steps=4, eval_every=2, eval_batches=1, checkpoint_every=2,
+                          log_every=1, nav_lr=1e-2, shift_range=2.0)
+    train_discovery(tiny_glow, cfg, tmp_path / "full", seed=3, progress=False)
+    half = DiscoveryConfig(**{**cfg.__dict__, "steps": 2})
+    train_discovery(tiny_glow, half, tmp_path / "split", seed=3, progress=False)
+    summary = train_discovery(tiny_glow, cfg, tmp_path / "split", seed=3, progress=False)
+    a, levels = load_navigator(tmp_path / "full" / "navigator.pt")
+    b, _ = load_navigator(tmp_path / "split" / "navigator.pt")
+    assert levels == (1,)
+    assert torch.equal(a.weight, b.weight)
+    assert _orthonormality_error(a.matrix().detach()) < 1e-5
+    assert 0.0 <= summary["heldout"]["accuracy"] <= 1.0 and summary["heldout"]["chance"] == 0.25
+    assert (tmp_path / "full" / "summary.json").is_file() and (tmp_path / "full" / "log.jsonl").is_file()

@@ -1,0 +1,144 @@
+"""The pipeline: presets, overrides, a tiny end-to-end run (CLI), resume via done-markers, encode, traverse, DisGU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from disgu.cli import cli
+from disgu.errors import UserError
+from disgu.pipeline.config import RunConfig, apply_overrides, make_config
+from disgu.pipeline.stages import STAGES, done_marker
+
+HEADLINE = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "factor_vae", "beta_vae")
+
+
+def test_paper_preset_is_the_papers_setting():
+    c = make_config("paper")
+    assert c.resolution == 64
+    assert c.discovery.n_directions == 64 and c.discovery.eta == 0.25 and c.discovery.shift_range == 6.0
+    assert c.discovery.lr == c.contrastive.lr == 1e-4 and c.discovery.batch_size == c.contrastive.batch_size == 32
+    assert c.contrastive.n_negatives == 64 and c.contrastive.hard_threshold == 0.95
+    assert c.contrastive.steps == 70_000 and c.contrastive.checkpoint_every == 10_000
+    assert c.contrastive.finetune_navigator and c.discovery.temperature == 0.7
+    assert c.evaluation.mig_train == 10_000 and c.evaluation.dci_test == 5_000
+
+
+def test_overrides_are_typed_and_checked():
+    c = apply_overrides(make_config("cpu"), ["discovery.nav_lr=none", "contrastive.tau=0.5", "discovery.levels=all",
+                                             "contrastive.finetune_navigator=false", "seed=4"])
+    assert c.discovery.nav_lr is None and c.contrastive.tau == 0.5 and c.discovery.levels == "all"
+    assert c.contrastive.finetune_navigator is False and c.seed == 4
+    for bad in ["discovery.nope=1", "contrastive.tau=abc", "nosuch.x=1", "tau"]:
+        with pytest.raises(UserError):
+            apply_overrides(make_config("cpu"), [bad])
+    with pytest.raises(UserError):
+        make_config("huge")
+    assert RunConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    args = ["run", "--dataset", "shapes3d", "--preset", "tiny", "--seed", "0", "--out", str(out), "--no-progress",
+            "--device", "cpu"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output + str(result.exception)
+    return out, args
+
+
+def test_end_to_end_writes_every_stage_and_metrics(tiny_run):
+    out, _ = tiny_run
+    for stage in STAGES:
+        assert done_marker(out, stage).is_file(), stage
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in HEADLINE:
+        assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["per_direction"]["top"] and "reconstructor_accuracy" in metrics
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["seed"] == 0 and info["config"]["preset"] == "tiny" and "git_revision" in info and info["versions"]
+    index = json.loads((out / "traversals" / "index.json").read_text())
+    ranked = index["directions"]
+    assert len(ranked) == 4 and [r["rank"] for r in ranked] == [0, 1, 2, 3]
+    assert all(ranked[i]["score"] >= ranked[i + 1]["score"] for i in range(3))
+    for r in ranked:
+        assert (out / "traversals" / r["png"]).is_file() and (out / "traversals" / r["gif"]).is_file()
+    src = json.loads((out / "glow" / "source.json").read_text())
+    assert src["kind"] == "trained"
+
+
+def test_rerun_skips_finished_stages(tiny_run):
+    out, args = tiny_run
+    before = {s: done_marker(out, s).stat().st_mtime_ns for s in STAGES}
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("done already") == len(STAGES)
+    assert {s: done_marker(out, s).stat().st_mtime_ns for s in STAGES} == before
+
+
+def test_redoing_a_stage_redoes_the_later_ones_only(tiny_run, tmp_path):
+    import shutil
+
+    out, args = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    done_marker(copy, "contrastive").unlink()
+    glow_mtime = done_marker(copy, "glow").stat().st_mtime_ns
+    result = CliRunner().invoke(cli, [*args[:-4], str(copy), "--no-progress", "--device", "cpu",
+                                      "--stages", "glow,discovery,contrastive"])
+    assert result.exit_code == 0, result.output
+    assert "stage contrastive: done in" in result.output and "stage glow: done already" in result.output
+    assert done_marker(copy, "glow").stat().st_mtime_ns == glow_mtime
+    assert done_marker(copy, "contrastive").is_file()
+    for stale in ("evaluation", "traversal"):  # stale after contrastive reran
+        assert not done_marker(copy, stale).exists()
+
+
+def test_changed_options_on_an_existing_run_dir_is_a_user_error(tiny_run):
+    out, args = tiny_run
+    result = CliRunner().invoke(cli, [a if a != "0" else "5" for a in args])
+    assert result.exit_code == 2 and "different configuration" in result.output
+
+
+def test_encode_and_transform_agree(tiny_run, tmp_path):
+    from disgu import DisGU
+
+    out, _ = tiny_run
+    images = np.random.RandomState(0).randint(0, 256, (7, 64, 64, 3)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    result = CliRunner().invoke(cli, ["encode", "--run", str(out), "--images", str(tmp_path / "x.npy"),
+                                      "--out", str(tmp_path / "codes.npy")])
+    assert result.exit_code == 0, result.output
+    codes = np.load(tmp_path / "codes.npy")
+    model = DisGU.load(out)
+    assert codes.shape == (7, model.n_features_out_) == (7, 4)
+    assert np.allclose(codes, model.transform(images), atol=1e-6)
+    bad = CliRunner().invoke(cli, ["encode", "--run", str(tmp_path), "--images", str(tmp_path / "x.npy"),
+                                   "--out", str(tmp_path / "c.npy")])
+    assert bad.exit_code == 2
+    with pytest.raises(UserError):
+        model.transform(images.astype(np.float32))
+
+
+def test_traverse_command(tiny_run, tmp_path):
+    out, _ = tiny_run
+    result = CliRunner().invoke(cli, ["traverse", "--run", str(out), "--out", str(tmp_path / "t"), "--n-shifts", "4"])
+    assert result.exit_code == 0, result.output
+    index = json.loads((tmp_path / "t" / "index.json").read_text())
+    assert len(index["shifts"]) == 4 and (tmp_path / "t" / "top_directions.png").is_file()
+
+
+def test_same_seed_same_numbers(tiny_run, tmp_path):
+    """Determinism on CPU: the same command in a fresh dir gives the same discovery and contrastive results."""
+    out, args = tiny_run
+    result = CliRunner().invoke(cli, [*args[:-4], str(tmp_path / "again"), "--no-progress", "--device", "cpu",
+                                      "--stages", "glow,discovery,contrastive"])
+    assert result.exit_code == 0, result.output
+    for stage in ("discovery", "contrastive"):
+        a = json.loads((out / stage / "summary.json").read_text())
+        b = json.loads((tmp_path / "again" / stage / "summary.json").read_text())
+        a.pop("train_seconds_this_session"), b.pop("train_seconds_this_session")
+        assert a == b, stage
