@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from disgu.metrics.sampling import CodeSource, as_random_state, as_source, require_grid
+from disgu.metrics.sampling import CodeSource, as_random_state, as_source, one_thread, require_grid
 
 
 def _pair_features(source: CodeSource, num_points: int, batch_size: int, rs: np.random.RandomState,
@@ -48,11 +48,12 @@ def beta_vae(codes, factors=None, *, batch_size: int = 64, num_train: int = 10_0
     rs = as_random_state(random_state)
     x_train, y_train = _pair_features(source, num_train, batch_size, rs)
     model = LogisticRegression(random_state=rs)  # lbfgs never draws from it; passed as disentanglement_lib does
-    with warnings.catch_warnings(record=True) as caught:
+    with one_thread(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(x_train, y_train)
+        train_acc = float(np.mean(model.predict(x_train) == y_train))
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    train_acc = float(np.mean(model.predict(x_train) == y_train))
     x_eval, y_eval = _pair_features(source, num_eval, batch_size, rs)
-    eval_acc = float(model.score(x_eval, y_eval))
+    with one_thread():
+        eval_acc = float(model.score(x_eval, y_eval))
     return {"beta_vae": eval_acc, "train_accuracy": train_acc, "eval_accuracy": eval_acc, "converged": converged}

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from disgu.metrics.sampling import MetricInputError
+from disgu.metrics.sampling import MetricInputError, one_thread
 
 ESTIMATORS = ("exact", "hist")
 
@@ -70,11 +70,9 @@ def gbt_importance(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     order = sorted(range(num_factors), key=lambda j: -len(np.unique(y_train[:, j])))
     n_jobs = max(1, min(int(n_jobs or os.cpu_count() or 1), num_factors))
     from joblib import Parallel, delayed
-    from threadpoolctl import threadpool_limits
-
     # One thread inside each fit: OpenMP inside HistGradientBoosting spins badly when the cores
     # are shared (20x slower measured here); parallelism comes from fitting factors side by side.
-    with threadpool_limits(limits=1):
+    with one_thread():
         if n_jobs == 1:
             results = [fit(xtr, y_train[:, j], xte, y_test[:, j], seed) for j in order]
         else:

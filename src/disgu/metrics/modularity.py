@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from disgu.metrics.mig import histogram_discretize, mutual_info_matrix
-from disgu.metrics.sampling import as_random_state, as_source, sample_batched
+from disgu.metrics.sampling import as_random_state, as_source, one_thread, sample_batched
 
 
 def modularity_score(mutual_information: np.ndarray) -> float:
@@ -54,7 +54,8 @@ def modularity_from_samples(x_train, y_train, x_test, y_test, num_bins: int = 20
     std = x_train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     xtr, xte = (x_train - mean) / std, (x_test - mean) / std
-    per_factor = np.array([_explicitness(xtr, y_train[:, j], xte, y_test[:, j]) for j in range(y_train.shape[1])])
+    with one_thread():
+        per_factor = np.array([_explicitness(xtr, y_train[:, j], xte, y_test[:, j]) for j in range(y_train.shape[1])])
     return {
         "modularity": modularity_score(mi),
         "explicitness_train": float(per_factor[:, 0].mean()),

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from disgu.metrics.sampling import MetricInputError, as_random_state, as_source, sample_batched
+from disgu.metrics.sampling import MetricInputError, as_random_state, as_source, one_thread, sample_batched
 
 
 def _dim_scores(x_train, y_train, x_test, y_test, seed: int) -> np.ndarray:
@@ -34,9 +34,10 @@ def sap_from_samples(x_train, y_train, x_test, y_test, *, n_jobs: int | None = N
         raise MetricInputError("SAP needs at least 2 code dimensions (it is a gap between the top two)")
     from joblib import Parallel, delayed
 
-    rows = Parallel(n_jobs=n_jobs or 1, prefer="threads")(
-        delayed(_dim_scores)(x_train[:, i], y_train, x_test[:, i], y_test, seed) for i in range(x_train.shape[1])
-    )
+    with one_thread():
+        rows = Parallel(n_jobs=n_jobs or 1, prefer="threads")(
+            delayed(_dim_scores)(x_train[:, i], y_train, x_test[:, i], y_test, seed) for i in range(x_train.shape[1])
+        )
     matrix = np.stack(rows)
     top = np.sort(matrix, axis=0)
     return {"sap": float(np.mean(top[-1] - top[-2])), "score_matrix": matrix.tolist()}

@@ -1,0 +1,153 @@
+"""Wall time of each metric on a Shapes3D-sized grid, against disentanglement_lib on the same codes.
+
+Grid: 480,000 points, factor sizes 10,10,10,8,4,15 (Shapes3D). Codes: a noisy nonlinear mix of
+the standardised factors (the first F dims lean on one factor each; the rest are weaker mixtures),
+10 and 64 dims. For each size it times disgu's MIG, DCI (exact and hist estimators), FactorVAE and
+beta-VAE at disentanglement_lib's default sample sizes, then disentanglement_lib's own functions
+(if installed, `pip install -e .[parity]` + `pip install --no-deps disentanglement-lib`) on the same
+codes and seed, and reports scores, deltas and speed-ups. `--deviation` also compares the hist
+estimator with the exact one on varied 10-dim codes. Run it under the shared lock:
+
+    flock /tmp/disgu-heavy.lock python benchmarks/bench_metrics.py --out bench_metrics.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+
+SIZES = (10, 10, 10, 8, 4, 15)
+
+
+def grid(sizes=SIZES) -> np.ndarray:
+    return np.array(list(itertools.product(*[range(k) for k in sizes])), dtype=np.float64)
+
+
+def make_codes(kind: str, factors: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
+    rs = np.random.RandomState(seed)
+    z = (factors - factors.mean(0)) / factors.std(0)
+    f = z.shape[1]
+    if kind == "mixed":  # the benchmark's codes: partly disentangled, with nuisance dims
+        mix = np.eye(f, dims) + 0.3 * rs.randn(f, dims)
+        return np.tanh(0.7 * z @ mix) + 0.1 * rs.randn(len(z), dims)
+    if kind == "identity":
+        return np.c_[z, 0.1 * rs.randn(len(z), dims - f)] + 0.05 * rs.randn(len(z), dims)
+    if kind == "rotated":
+        q = np.linalg.qr(rs.randn(dims, dims))[0]
+        return np.c_[z, np.zeros((len(z), dims - f))] @ q + 0.05 * rs.randn(len(z), dims)
+    if kind == "random":
+        return rs.randn(len(z), dims)
+    if kind == "nonlinear":  # each dim a different nonlinear function of two factors
+        a, b = rs.randint(f, size=dims), rs.randint(f, size=dims)
+        return np.sin(1.5 * z[:, a]) * (1 + 0.5 * z[:, b]) + 0.2 * rs.randn(len(z), dims)
+    raise ValueError(kind)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_dims(dims: int, factors: np.ndarray, args, log) -> dict:
+    import disgu.metrics as M
+
+    codes = make_codes("mixed", factors, dims)
+    row: dict = {"dims": dims, "disgu": {}, "dlib": {}}
+    src = M.as_source(codes, factors)
+    jobs = [
+        ("mig", lambda: M.mig(src, random_state=args.seed)["mig"]),
+        ("dci_exact", lambda: M.dci(src, random_state=args.seed, estimator="exact", n_jobs=args.n_jobs)),
+        ("dci_hist", lambda: M.dci(src, random_state=args.seed, estimator="hist", n_jobs=args.n_jobs)),
+        ("factor_vae", lambda: M.factor_vae(src, random_state=args.seed)["factor_vae"]),
+        ("beta_vae", lambda: M.beta_vae(src, random_state=args.seed)["beta_vae"]),
+    ]
+    for name, fn in jobs:
+        if name == "dci_exact" and dims in args.skip_exact_dci:
+            continue
+        sec, out = timed(fn)
+        if isinstance(out, dict):
+            out = {k: out[k] for k in ("disentanglement", "completeness", "informativeness_test")}
+        row["disgu"][name] = {"seconds": round(sec, 2), "score": out}
+        log(f"disgu {dims}-dim {name}: {sec:.1f}s {out}")
+    if args.no_dlib:
+        return row
+    from metrics_oracle import load_oracle
+
+    Oracle = load_oracle()
+    if Oracle is None:
+        log("disentanglement_lib not installed; skipping the comparison")
+        return row
+    o = Oracle(codes, SIZES)
+    their = [("mig", lambda: o.mig(args.seed)), ("factor_vae", lambda: o.factor_vae(args.seed)),
+             ("beta_vae", lambda: o.beta_vae(args.seed))]
+    if dims not in args.skip_dlib_dci:
+        their.append(("dci", lambda: {k: float(v) for k, v in o.dci(args.seed).items()}))
+    for name, fn in their:
+        sec, out = timed(fn)
+        row["dlib"][name] = {"seconds": round(sec, 2), "score": out}
+        log(f"dlib  {dims}-dim {name}: {sec:.1f}s {out}")
+    return row
+
+
+def deviation(factors: np.ndarray, args, log) -> list:
+    import disgu.metrics as M
+
+    rows = []
+    for kind in ("identity", "rotated", "random", "nonlinear", "mixed"):
+        codes = make_codes(kind, factors, 10, seed=1)
+        src = M.as_source(codes, factors)
+        t_exact, exact = timed(lambda: M.dci(src, random_state=args.seed, estimator="exact", n_jobs=args.n_jobs))
+        t_hist, hist = timed(lambda: M.dci(src, random_state=args.seed, estimator="hist", n_jobs=args.n_jobs))
+        r = {"codes": kind, "dims": 10, "exact_seconds": round(t_exact, 1), "hist_seconds": round(t_hist, 1)}
+        for key in ("disentanglement", "completeness", "informativeness_test"):
+            r[key] = {"exact": exact[key], "hist": hist[key], "delta": hist[key] - exact[key]}
+        rows.append(r)
+        log(f"deviation {kind}: " + json.dumps({k: (v if not isinstance(v, dict) else round(v['delta'], 4))
+                                                  for k, v in r.items()}))
+    return rows
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dims", type=int, nargs="+", default=[10, 64])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-jobs", type=int, default=2)
+    p.add_argument("--no-dlib", action="store_true", help="Skip disentanglement_lib.")
+    p.add_argument("--skip-dlib-dci", type=int, nargs="*", default=[], help="Dims for which dlib's DCI is skipped.")
+    p.add_argument("--skip-exact-dci", type=int, nargs="*", default=[], help="Dims for which exact DCI is skipped.")
+    p.add_argument("--deviation", action="store_true", help="Also compare hist vs exact DCI on varied codes.")
+    p.add_argument("--out", default="bench_metrics.json")
+    args = p.parse_args(argv)
+
+    import sklearn
+
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
+              "numpy": np.__version__, "sklearn": sklearn.__version__, "grid": list(SIZES), "seed": args.seed,
+              "n_jobs": args.n_jobs, "runs": [], "deviation": []}
+
+    def log(msg):
+        print(msg, flush=True)
+        with open(args.out, "w") as fh:
+            json.dump(result, fh, indent=2, default=float)
+
+    factors = grid()
+    for dims in args.dims:
+        result["runs"].append(bench_dims(dims, factors, args, log))
+        log(f"done {dims}")
+    if args.deviation:
+        result["deviation"] = deviation(factors, args, log)
+    log("finished")
+
+
+if __name__ == "__main__":
+    main()
