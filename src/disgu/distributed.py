@@ -21,6 +21,7 @@ class DistInfo:
     world_size: int
     local_rank: int
     device: torch.device
+    owns_group: bool = False  # True when setup_distributed created the process group (and should end it)
 
     @property
     def is_main(self) -> bool:
@@ -53,11 +54,13 @@ def setup_distributed(device: str | None = None) -> DistInfo:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
+    owns = False
     if world_size > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world_size)
-    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+        owns = True
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev, owns_group=owns)
 
 
 def barrier() -> None:
@@ -72,6 +75,8 @@ def all_reduce_min(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def cleanup_distributed() -> None:
-    if dist.is_available() and dist.is_initialized():
+def cleanup_distributed(info: DistInfo) -> None:
+    """End the process group if setup_distributed started it (a caller's own group is left alone)."""
+    if info.owns_group and dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -101,9 +101,9 @@ def train_glow_command(**options: Any) -> None:
     resume = options.pop("resume")
     resume_path = _resolve_resume(resume, Path(options["out"]))
     cfg = build_train_config(options, resume_path)
-    summary = train_glow(cfg, resume=str(resume_path) if resume_path else None)
-    if summary.get("checkpoint"):
-        click.echo(json.dumps(summary, indent=2))
+    result = train_glow(cfg, resume=str(resume_path) if resume_path else None)
+    if result.summary.get("checkpoint"):  # the main process reports
+        click.echo(json.dumps(result.summary, indent=2))
 
 
 @click.command("sample")

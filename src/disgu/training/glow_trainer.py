@@ -292,8 +292,14 @@ def config_from_checkpoint(path: str | Path) -> GlowTrainConfig:
     return GlowTrainConfig.from_dict(train)
 
 
-def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[str] | None = None) -> dict[str, Any]:
-    """Train (or resume) a Glow as configured; returns the summary also written to out/summary.json.
+@dataclass
+class GlowTrainResult:
+    summary: dict[str, Any]  # also written to out/summary.json
+    model: Glow  # the trained model (this process's replica under DDP)
+
+
+def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[str] | None = None) -> GlowTrainResult:
+    """Train (or resume) a Glow as configured.
 
     `resume` is a checkpoint path, or "auto" for the newest checkpoint in cfg.out.
     """
@@ -456,9 +462,9 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
         }
         if info.is_main:
             write_json(out / "summary.json", summary)
-        return summary
+        return GlowTrainResult(summary=summary, model=model)
     finally:
-        cleanup_distributed()
+        cleanup_distributed(info)
 
 
 def _restore_last_good(out: Path, model: Glow, optimizer: torch.optim.Optimizer, state: dict, cfg: GlowTrainConfig,
