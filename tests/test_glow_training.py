@@ -237,3 +237,12 @@ def test_export_to_safetensors_and_manifest(tmp_path):
             assert torch.equal(ea, eb)
     with pytest.raises(UserError, match="no pretrained Glow"):
         load_pretrained_glow("no-such-dataset", 32)
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from disgu.cli import cli
+
+    res = CliRunner().invoke(cli, ["sample", "--glow", str(weights), "--out", str(tmp_path / "grid.png"), "-n", "4"])
+    assert res.exit_code == 0, res.output
+    assert Image.open(tmp_path / "grid.png").size == (2 * 9 + 1, 2 * 9 + 1)
