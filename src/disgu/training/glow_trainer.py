@@ -45,6 +45,7 @@ from disgu.models.glow import Glow, GlowConfig, images_to_input, input_to_images
 
 _EVAL_NOISE_SEED = 20181  # fixed dequantisation noise for held-out bits/dim, comparable across evaluations
 _SPLIT_SEED = 7  # the held-out split does not depend on the training seed
+_INIT_STEP = 2**31 - 1  # noise-stream index of the actnorm-init batch (never a training step)
 
 
 @dataclass
@@ -315,17 +316,17 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
         from disgu.data import load_dataset
 
         dataset = load_dataset(cfg.dataset, data_path=cfg.data_path, resolution=cfg.model.resolution)
-        h, w, c = dataset.image_shape
-        if (h, w) != (cfg.model.resolution, cfg.model.resolution):
-            raise UserError(f"dataset {cfg.dataset!r} gives {h}x{w} images, expected {cfg.model.resolution}")
-        if c != cfg.model.in_channels:
-            cfg.model = GlowConfig.from_dict({**cfg.model.to_dict(), "in_channels": c})
-        train_idx, held_idx = heldout_split(len(dataset), cfg.heldout_size)
-
         ckpt_path = _resolve_resume(resume, out)
         ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
+        h, w, c = dataset.image_shape
         if ckpt is not None:
             cfg.model = GlowConfig.from_dict(ckpt["config"]["model"])
+        elif c != cfg.model.in_channels:
+            cfg.model = GlowConfig.from_dict({**cfg.model.to_dict(), "in_channels": c})
+        if (h, w, c) != (cfg.model.resolution, cfg.model.resolution, cfg.model.in_channels):
+            raise UserError(f"dataset {cfg.dataset!r} gives {h}x{w}x{c} images; the Glow expects "
+                            f"{cfg.model.resolution}x{cfg.model.resolution}x{cfg.model.in_channels}")
+        train_idx, held_idx = heldout_split(len(dataset), cfg.heldout_size)
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = Glow(cfg.model).to(device)
@@ -344,7 +345,7 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
         else:
             init_idx = np.random.default_rng([cfg.seed, 10**6, info.rank]).choice(
                 train_idx, size=min(cfg.init_batch_size // info.world_size or 1, len(train_idx)), replace=False)
-            gen = _noise_generator(cfg.seed, -1 % 2**31, info.rank, device)
+            gen = _noise_generator(cfg.seed, _INIT_STEP, info.rank, device)
             model.initialize(_dequantized(dataset.images(init_idx), cfg.model.n_bits, device, gen))
 
         net = model
@@ -354,6 +355,8 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
             net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
         d_hash = data_hash(dataset) if info.is_main else None
+        if ckpt is not None and info.is_main and ckpt["extra"].get("data_hash") not in (None, d_hash):
+            warnings.warn(f"--resume: the data differ from those {ckpt_path} was trained on (data hash changed)")
         # every command that contributed to this run (the first, then each resume)
         commands = [*(ckpt["extra"].get("commands", []) if ckpt is not None else []), command]
         if info.is_main:
