@@ -1,9 +1,9 @@
 """disentanglement_lib (the PyPI package, `pip install -e .[parity]`) as an oracle for disgu.metrics.
 
 Its metric modules import `gin.tf`, which pulls in TensorFlow; they only use the plain gin
-decorators, so `gin.tf` is stubbed by gin itself (and gin's renamed `blacklist` keyword is mapped). The adaptor turns a codes array on a full
-factorial grid into disentanglement_lib's GroundTruthData: observations are row numbers and the
-representation function looks the codes up.
+decorators, so `gin.tf` is stubbed by gin itself (and gin's renamed `blacklist` keyword is
+mapped). The adaptor turns a codes array on a full factorial grid into disentanglement_lib's
+GroundTruthData: observations are row numbers and the representation function looks the codes up.
 """
 
 from __future__ import annotations

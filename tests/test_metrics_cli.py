@@ -47,8 +47,9 @@ def test_metrics_command_reports_bad_input_in_one_line(tmp_path):
                                    str(tmp_path / "factors.npy"), "--out", str(tmp_path / "m.json")])
     assert res.exit_code == 2 and "does not exist" in res.output
     np.save(tmp_path / "few.npy", f[:-5])
-    res = CliRunner().invoke(cli, ["metrics", "--codes", str(tmp_path / "few.npy"), "--factors",
-                                   str(tmp_path / "few.npy"), "--metrics", "beta_vae", "--out", str(tmp_path / "m.json")])
+    few = str(tmp_path / "few.npy")
+    res = CliRunner().invoke(cli, ["metrics", "--codes", few, "--factors", few, "--metrics", "beta_vae",
+                                   "--out", str(tmp_path / "m.json")])
     assert res.exit_code == 2 and "full factorial grid" in res.output
     assert not (tmp_path / "m.json").exists()
 

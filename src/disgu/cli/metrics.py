@@ -19,9 +19,10 @@ def _load_array(path: str, option: str):
         if p.suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:
                 keys = list(z.keys())
-                key = option.lstrip("-") if option.lstrip("-") in keys else (keys[0] if len(keys) == 1 else None)
+                name = option.lstrip("-")
+                key = name if name in keys else (keys[0] if len(keys) == 1 else None)
                 if key is None:
-                    raise UserError(f"{option} {path}: an .npz needs one array or one named '{option.lstrip('-')}', has {keys}")
+                    raise UserError(f"{option} {path}: an .npz needs one array or one named '{name}', has {keys}")
                 return z[key]
         return np.load(p, allow_pickle=False)
     except UserError:

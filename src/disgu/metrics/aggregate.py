@@ -77,9 +77,11 @@ def _fmt(cell: dict, digits: int) -> str:
 
 def format_markdown(rows: list[dict], columns: Sequence[tuple[str, str]] = TABLE_COLUMNS, digits: int = 2) -> str:
     titles = [t for t, _ in columns]
-    lines = ["| dataset | method | " + " | ".join(titles) + " |", "| --- | --- | " + " | ".join("---" for _ in titles) + " |"]
+    lines = ["| dataset | method | " + " | ".join(titles) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in titles) + " |"]
     for row in rows:
-        lines.append(f"| {row['dataset']} | {row['method']} | " + " | ".join(_fmt(row[t], digits) for t in titles) + " |")
+        cells = " | ".join(_fmt(row[t], digits) for t in titles)
+        lines.append(f"| {row['dataset']} | {row['method']} | {cells} |")
     return "\n".join(lines) + "\n"
 
 

@@ -210,7 +210,9 @@ class DatasetCodes(CodeSource):
     def __init__(self, dataset, representation_function: Callable[[np.ndarray], np.ndarray], batch_size: int = 256):
         for attr in ("sample_factors", "index_of", "images", "factor_sizes"):
             if not hasattr(dataset, attr):
-                raise MetricInputError(f"dataset must be a ground-truth dataset with .{attr} (got {type(dataset).__name__})")
+                raise MetricInputError(
+                    f"dataset must be a ground-truth dataset with .{attr} (got {type(dataset).__name__})"
+                )
         self.dataset = dataset
         self.representation_function = representation_function
         self.batch_size = int(batch_size)
@@ -277,7 +279,8 @@ def as_source(codes, factors=None) -> CodeSource:
     return labelled
 
 
-def from_dataset(dataset, representation_function: Callable[[np.ndarray], np.ndarray], batch_size: int = 256) -> DatasetCodes:
+def from_dataset(dataset, representation_function: Callable[[np.ndarray], np.ndarray],
+                 batch_size: int = 256) -> DatasetCodes:
     """A CodeSource that encodes dataset images on demand (each image at most once)."""
     return DatasetCodes(dataset, representation_function, batch_size=batch_size)
 
