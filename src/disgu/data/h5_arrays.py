@@ -1,7 +1,8 @@
 """Rows of an HDF5 dataset read lazily, with one file handle per process.
 
-The handle is opened on first use in each process (a DataLoader worker forked from the parent
-opens its own; the parent's is never shared), and is dropped when the object is pickled.
+The file is opened at construction only to check it, then closed; a handle is opened again on the
+first read in each process (a DataLoader worker forked from the parent opens its own) and is
+dropped when the object is pickled.
 h5py's fancy indexing needs sorted unique indices and is slow for scattered rows, so a request is
 read as runs of nearby rows (disgu.data.rows). A contiguous, unfiltered dataset (as in the released
 3dshapes.h5) is read straight from its byte offset with `os.pread`, which skips h5py's per-read cost.
@@ -54,6 +55,13 @@ class LazyH5Rows:
         self.shape = tuple(int(s) for s in ds.shape)
         self.dtype = np.dtype(ds.dtype)
         self._raw = _raw_rows(ds, self.path, f"{self.path}[{key}]")
+        self.close()  # reopened on the first read, in whichever process reads
+
+    def close(self) -> None:
+        """Close this process's handle (a handle inherited through fork is left to its owner)."""
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file, self._pid = None, None
 
     def _dataset(self):
         if self._file is None or self._pid != os.getpid():
@@ -79,10 +87,13 @@ class LazyH5Rows:
             raise UserError(f"{self.path}[{self.key}]: cannot read rows, truncated or damaged? ({err})") from None
 
     def read_all(self) -> np.ndarray:
+        """The whole dataset (for small ones such as labels); the file is closed again afterwards."""
         try:
             return self._dataset()[()]
         except OSError as err:
             raise UserError(f"{self.path}[{self.key}]: cannot read, truncated or damaged? ({err})") from None
+        finally:
+            self.close()
 
 
 def _raw_rows(ds, path: Path, where: str) -> FileRows | None:
