@@ -289,6 +289,7 @@ def test_byo_partial_grid_keeps_labels_and_no_factors_is_unlabeled(tmp_path):
     ds = load_dataset(partial)
     assert isinstance(ds, ImageDataset) and not isinstance(ds, GroundTruthDataset)
     assert ds.labels.shape == (5, 2) and ds.factor_names == ("factor_0", "factor_1")
+    assert ds.describe()["full_grid"] is False and ds.describe()["factor_sizes"] == [2, 2]
     bare = tmp_path / "bare.npz"
     np.savez(bare, images=images)
     ds = load_dataset(bare)

@@ -107,6 +107,14 @@ class BYOImages(ImageDataset):
     def _read(self, idx: np.ndarray) -> np.ndarray:
         return self._source.read(idx).reshape(idx.size, *self.native_shape)
 
+    def describe(self) -> dict:
+        d = super().describe()
+        if self.labels is not None:
+            d["factor_names"] = list(self.factor_names)
+            d["factor_sizes"] = [len(v) for v in self.factor_values]
+            d["full_grid"] = False  # labelled samples only: no index_of / sample_factors
+        return d
+
 
 def load_byo(path: str | os.PathLike, resolution: int | None = None) -> ImageDataset:
     """Open a bring-your-own `.npz` / `.h5` (see the module docstring for the layout)."""
