@@ -20,16 +20,12 @@ from typing import Callable, Iterator
 import numpy as np
 
 from disgu.data.rows import FileRows
+from disgu.data.cache import cache_dir
 from disgu.errors import UserError
 
 # Compressed members up to this size are read into memory; larger ones are extracted to the cache.
 MAX_IN_MEMORY_BYTES = 1 << 30
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile, struct.error)
-
-
-def cache_dir() -> Path:
-    """Where decompressed members are kept: $DISGU_CACHE_DIR, else ~/.cache/disgu."""
-    return Path(os.environ.get("DISGU_CACHE_DIR", Path.home() / ".cache" / "disgu"))
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,11 @@ The buffers are cached under `cache_dir()` (set DISGU_CACHE_DIR to move it).
 from __future__ import annotations
 
 import colorsys
-import os
-from pathlib import Path
 
 import numpy as np
 
 from disgu.atomic import atomic_path
+from disgu.data.cache import cache_dir
 from disgu.data.base import GroundTruthDataset
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
@@ -46,11 +45,6 @@ _HALF_FOV = np.deg2rad(30.0)
 _BACK_Z, _SIDE_X, _WALL_TOP = 3.2, 4.75, 3.0
 _LIGHT = np.array([-0.6, 0.6, -0.5])
 _LIGHT /= np.linalg.norm(_LIGHT)
-
-
-def cache_dir() -> Path:
-    """Where rendered buffers are kept: $DISGU_CACHE_DIR, else ~/.cache/disgu."""
-    return Path(os.environ.get("DISGU_CACHE_DIR", Path.home() / ".cache" / "disgu"))
 
 
 def hue_rgb(hue: np.ndarray) -> np.ndarray:
