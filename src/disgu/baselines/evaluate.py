@@ -49,7 +49,8 @@ def reduced_sizes(num_points: int) -> dict[str, dict[str, int]]:
 
 
 def evaluate_representation(dataset: ImageDataset, represent: Callable[[np.ndarray], np.ndarray], *,
-                            seed: int = 0, metric_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                            seed: int = 0, metric_options: dict[str, Any] | None = None,
+                            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The headline metrics (and whatever extras disgu.metrics adds) of `represent` on `dataset`.
 
     `metric_options` go to `disgu.metrics.evaluate_representation` unchanged: `metrics`, `dci_estimator`,
@@ -59,7 +60,7 @@ def evaluate_representation(dataset: ImageDataset, represent: Callable[[np.ndarr
         raise UserError(f"dataset {dataset.name!r} has no ground-truth factors, so metrics.json cannot be computed")
     from disgu.metrics import evaluate_representation as evaluate_codes_of
 
-    result = evaluate_codes_of(dataset, represent, seed=seed, **(metric_options or {}))
+    result = evaluate_codes_of(dataset, represent, seed=seed, progress=progress, **(metric_options or {}))
     missing = [k for k in HEADLINE_KEYS if k not in result]
     if missing and "metrics" not in (metric_options or {}):
         raise RuntimeError(f"disgu.metrics.evaluate did not return {missing}")
@@ -68,11 +69,11 @@ def evaluate_representation(dataset: ImageDataset, represent: Callable[[np.ndarr
 
 def write_metrics(out_dir: str | Path, dataset: ImageDataset, represent: Callable[[np.ndarray], np.ndarray], *,
                   seed: int = 0, metric_options: dict[str, Any] | None = None,
-                  about: dict[str, Any] | None = None) -> dict[str, Any]:
+                  about: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Compute the metrics and write `metrics.json` (the scores) and `evaluation.json` (what, how long)."""
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    result = evaluate_representation(dataset, represent, seed=seed, metric_options=metric_options)
+    result = evaluate_representation(dataset, represent, seed=seed, metric_options=metric_options, progress=progress)
     write_json(out_dir / "metrics.json", result)
     write_json(out_dir / "evaluation.json", {
         **(about or {}), "metric_seed": seed, "metric_options": metric_options or {},

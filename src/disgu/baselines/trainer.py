@@ -54,9 +54,10 @@ class BaselineConfig:
     checkpoint_minutes: float = 5.0  # also checkpoint at least this often in wall time
     log_every: int = 50
     device: str = "auto"
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
 
     # Fields that may change when a run is resumed (the budget, bookkeeping, where it runs).
-    RESUMABLE_CHANGES = ("steps", "minutes", "checkpoint_every", "checkpoint_minutes", "log_every", "device")
+    RESUMABLE_CHANGES = ("steps", "minutes", "checkpoint_every", "checkpoint_minutes", "log_every", "device", "threads")
 
     def validate(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -71,6 +72,8 @@ class BaselineConfig:
             raise UserError(f"--lr: expected a positive number, got {self.lr}")
         if self.seed < 0:
             raise UserError(f"--seed: expected a non-negative integer, got {self.seed}")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"--threads: expected a positive integer, got {self.threads}")
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise UserError("--checkpoint-every and --log-every: expected positive integers")
 
@@ -208,8 +211,7 @@ class ScalarLog:
         if not enabled:
             return
         if self.path.exists():
-            kept = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= start_step]
+            kept = [ln for ln in self.path.read_text().splitlines() if _logged_step(ln) <= start_step]
             with atomic_path(self.path) as tmp:
                 tmp.write_text("".join(ln + "\n" for ln in kept))
         try:
@@ -231,6 +233,14 @@ class ScalarLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _logged_step(line: str) -> float:
+    """The step of a scalars.jsonl line; a torn or empty line (a crash mid-write) sorts last, so it is dropped."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 class Progress:
@@ -292,6 +302,8 @@ def train(cfg: BaselineConfig, out_dir: str | Path, *, progress: bool = True, lo
     cfg.validate()
     out_dir = Path(out_dir)
     torch.set_flush_denormal(True)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     if device is None:
         from disgu.distributed import resolve_device
 

@@ -36,6 +36,9 @@ def _common_options(f):
                      help="Quick check: this many points where disentanglement_lib uses 10,000.")(f)
     f = click.option("--dci-estimator", default="exact", show_default=True,
                      help="DCI's gradient-boosting estimator, as in `disgu metrics`.")(f)
+    f = click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="CPU threads for torch (default: torch's choice). 1 is much faster on cores shared "
+                          "with other jobs.")(f)
     f = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
     f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the weights and of the training draws (metrics always use seed 0).")(f)
@@ -103,20 +106,23 @@ def untrained_command(**opts) -> None:
     from disgu.runinfo import write_run_info
 
     torch.set_flush_denormal(True)
+    _set_threads(opts["threads"])
     cfg = BaselineConfig(model="untrained", dataset=opts["dataset"], data_path=opts["data_path"],
-                         resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
+                         resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
+                         threads=opts["threads"])
     device = resolve_device(cfg.device)
     ds = open_dataset(cfg)
     resolution, _, channels = ds.image_shape
     arch, dim, encode = _untrained_encoder(opts["arch"], opts["dim"], resolution, channels, cfg.seed, device)
     out = Path(opts["out"])
     out.mkdir(parents=True, exist_ok=True)
-    keep = ("dataset", "data_path", "resolution", "seed", "device")
+    keep = ("dataset", "data_path", "resolution", "seed", "device", "threads")
     write_run_info(out, {"model": "untrained", "encoder": arch, "dim": dim,
                          **{k: v for k, v in cfg.to_dict().items() if k in keep}}, cfg.seed)
     click.echo(f"untrained {arch} encoder ({dim} dims) on {ds.name} {resolution}x{resolution}: evaluating")
     result = write_metrics(out, ds, representation_function(encode, device), metric_options=_metric_options(opts),
-                           about={"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0})
+                           about={"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0},
+                           progress=_say_metric)
     _report(out, result)
 
 
@@ -146,6 +152,13 @@ def _untrained_encoder(arch: str, dim: int | None, resolution: int, channels: in
     return arch, dim, lambda x: net(x)[0]  # the mean head, as for a trained VAE
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _metric_options(opts: dict) -> dict:
     from disgu.baselines.evaluate import reduced_sizes
 
@@ -166,7 +179,7 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
         model=model, dataset=opts["dataset"], data_path=opts["data_path"], resolution=opts["resolution"],
         latent_dim=opts["latent_dim"], beta=opts.get("beta", 5.0), gamma=opts.get("gamma", 9.0), lr=opts["lr"],
         batch_size=opts["batch_size"], steps=opts["steps"], minutes=opts["minutes"], seed=opts["seed"],
-        checkpoint_every=opts["checkpoint_every"], device=opts["device"],
+        checkpoint_every=opts["checkpoint_every"], device=opts["device"], threads=opts["threads"],
     )
     cfg.validate()
     device = resolve_device(cfg.device)
@@ -177,11 +190,31 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
     if opts["no_eval"]:
         return
     vae, _, step = load_model_from_run(out, device)
+    if _already_evaluated(out, step, _metric_options(opts)):
+        click.echo(f"{model}: {out / 'metrics.json'} already holds the scores of step {step}")
+        return
     click.echo(f"{model}: evaluating the encoder mean at step {step}")
     result = write_metrics(out, ds, representation_function(vae.represent, device),
                            metric_options=_metric_options(opts),
-                           about={"model": model, "training_steps": step, "training_seconds": round(res.elapsed_s, 1)})
+                           about={"model": model, "training_steps": step, "training_seconds": round(res.elapsed_s, 1)},
+                           progress=_say_metric)
     _report(out, result)
+
+
+def _say_metric(name: str) -> None:
+    click.echo(f"  computing {name} ...", err=True)
+
+
+def _already_evaluated(out: Path, step: int, metric_options: dict) -> bool:
+    """True when metrics.json exists for this very checkpoint and metric settings (a rerun after completion)."""
+    import json
+
+    try:
+        about = json.loads((out / "evaluation.json").read_text())
+        json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return about.get("training_steps") == step and about.get("metric_options") == metric_options
 
 
 def _report(out: Path, result: dict) -> None:
