@@ -146,6 +146,23 @@ def test_resume_gives_the_same_weights_as_one_run(tmp_path, tiny_ds, model):
     assert steps == list(range(1, 9))
 
 
+def test_ctrl_c_stops_after_the_step_and_saves_it(tmp_path, tiny_ds):
+    import os
+    import signal
+
+    def interrupt(step, _):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(steps=8), tmp_path / "parts", dataset=tiny_ds, progress=False, on_step=interrupt)
+    assert load_model_from_run(tmp_path / "parts")[2] == 3
+    train(_cfg(steps=8), tmp_path / "parts", dataset=tiny_ds, progress=False)
+    train(_cfg(steps=8), tmp_path / "whole", dataset=tiny_ds, progress=False)
+    a, b = load_model_from_run(tmp_path / "parts")[0], load_model_from_run(tmp_path / "whole")[0]
+    assert all(torch.equal(va, vb) for va, vb in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def test_resume_drops_a_torn_log_line(tmp_path, tiny_ds):
     train(_cfg(steps=2), tmp_path, dataset=tiny_ds, progress=False)
     with (tmp_path / "scalars.jsonl").open("a") as f:

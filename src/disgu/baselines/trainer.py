@@ -26,7 +26,7 @@ from disgu.baselines.beta_vae import BetaVAE, FactorVAE, build_model
 from disgu.checkpoint import (
     capture_rng_state, checkpoint_name, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint,
 )
-from disgu.data import GroundTruthDataset, ImageDataset, load_dataset
+from disgu.data import ImageDataset, load_dataset
 from disgu.errors import UserError
 from disgu.runinfo import write_run_info
 
@@ -278,6 +278,38 @@ class Progress:
 # ----------------------------------------------------------------------------- the loop
 
 
+class StopRequest:
+    """Turn the first Ctrl-C / SIGTERM into a request to stop after the current step (a second one aborts).
+
+    Stopping between steps means the checkpoint written on the way out is a consistent state.
+    Outside the main thread signals cannot be caught and this does nothing.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "StopRequest":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def _save(out_dir: Path, model: BetaVAE, optimizers: dict[str, torch.optim.Optimizer], cfg: BaselineConfig,
           step: int, elapsed: float, resolution: int, channels: int) -> Path:
     path = save_checkpoint(
@@ -330,40 +362,33 @@ def train(cfg: BaselineConfig, out_dir: str | Path, *, progress: bool = True, lo
     logger = ScalarLog(out_dir, step, enabled=log)
     bar = Progress(cfg, step, elapsed, enabled=progress)
     last: dict[str, float] = {}
-    saved_step, last_save_time = step, time.perf_counter()
+    saved_step, last_save = step, time.perf_counter()
     try:
-        while step < max_steps and elapsed < budget_s:
-            t0 = time.perf_counter()
-            x = images_to_tensor(ds.images(batch_indices(len(ds), cfg.batch_size, cfg.seed, step)), device)
-            scalars = train_step(model, optimizers, x, step_generator(cfg.seed, step))
-            if not np.isfinite(scalars["loss"]):
-                raise RuntimeError(f"baseline loss became {scalars['loss']} at step {step + 1}; lower --lr")
-            last = scalars
-            step += 1
-            elapsed += time.perf_counter() - t0
-            logged = step % cfg.log_every == 0 or step == 1
-            if logged:
-                logger.log(step, {**last, "elapsed_s": elapsed})
-            bar.update(step, elapsed, last)
-            if on_step is not None:
-                on_step(step, last)
-            if step % cfg.checkpoint_every == 0 or time.perf_counter() - last_save_time > cfg.checkpoint_minutes * 60:
-                _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels)
-                saved_step, last_save_time = step, time.perf_counter()
-    except KeyboardInterrupt:
-        # Keep the work done so far: rerunning the same command resumes from here.
-        if step != saved_step:
-            _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels)
-        raise
+        with StopRequest() as stop:
+            while step < max_steps and elapsed < budget_s and not stop.requested:
+                t0 = time.perf_counter()
+                x = images_to_tensor(ds.images(batch_indices(len(ds), cfg.batch_size, cfg.seed, step)), device)
+                scalars = train_step(model, optimizers, x, step_generator(cfg.seed, step))
+                if not np.isfinite(scalars["loss"]):
+                    raise RuntimeError(f"baseline loss became {scalars['loss']} at step {step + 1}; lower --lr")
+                last = scalars
+                step += 1
+                elapsed += time.perf_counter() - t0
+                if step % cfg.log_every == 0 or step == 1:
+                    logger.log(step, {**last, "elapsed_s": elapsed})
+                bar.update(step, elapsed, last)
+                if on_step is not None:
+                    on_step(step, last)
+                if step % cfg.checkpoint_every == 0 or time.perf_counter() - last_save > cfg.checkpoint_minutes * 60:
+                    _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels)
+                    saved_step, last_save = step, time.perf_counter()
     finally:
         bar.close()
         logger.close()
     if step != saved_step or latest_checkpoint(out_dir) is None:
         _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels)
+    if stop.requested:
+        # Ctrl-C or SIGTERM between two steps: the work so far is saved; rerunning the command resumes.
+        raise KeyboardInterrupt(f"stopped at step {step}; checkpoint saved in {out_dir}")
     return TrainResult(step=step, elapsed_s=elapsed, last_scalars=last, checkpoint=latest_checkpoint(out_dir))
 
-
-def require_ground_truth(ds: ImageDataset, name: str) -> GroundTruthDataset:
-    if not isinstance(ds, GroundTruthDataset):
-        raise UserError(f"dataset {name!r} has no ground-truth factors, so metrics.json cannot be computed")
-    return ds
