@@ -75,7 +75,7 @@ def test_flipped_target_is_not_differentiated():
     loss.backward()
     # d/dq of BCE(s/tau, t) with detached t = (sigma(s) - t) * k / 3 summed over pairs
     s_neg, s_pos = 0.99, 0.0
-    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    sig = lambda x: 1 / (1 + math.exp(-x))
     g0 = ((sig(s_pos) - 1) * 0.0 + (sig(s_neg) - 0.99) * 0.99) / 2
     assert float(q.grad[0, 0]) == pytest.approx(g0, rel=1e-4)
 

@@ -98,7 +98,7 @@ def test_redoing_a_stage_redoes_the_later_ones_only(tiny_run, tmp_path):
 
 
 def test_changed_options_on_an_existing_run_dir_is_a_user_error(tiny_run):
-    out, args = tiny_run
+    _, args = tiny_run
     result = CliRunner().invoke(cli, [a if a != "0" else "5" for a in args])
     assert result.exit_code == 2 and "different configuration" in result.output
 

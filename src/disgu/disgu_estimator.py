@@ -31,7 +31,7 @@ class DisGU:
         self.preset, self.seed, self.out, self.glow = preset, seed, out, glow
         self.device, self.progress, self.overrides, self.evaluate = device, progress, overrides, evaluate
 
-    def fit(self, dataset, y=None, data_path: str | None = None) -> "DisGU":
+    def fit(self, dataset, y=None, data_path: str | None = None) -> DisGU:
         """Train on `dataset` (a name such as 'shapes3d', a file/folder path, or a disgu dataset object)."""
         import torch
 
@@ -46,7 +46,8 @@ class DisGU:
             obj, name = dataset, getattr(dataset, "name", "images")
             data_path = data_path or getattr(dataset, "path", None)
         else:
-            raise UserError(f"DisGU.fit: expected a dataset name, a path or a disgu dataset, got {type(dataset).__name__}")
+            raise UserError(f"DisGU.fit: expected a dataset name, a path or a disgu dataset, "
+                            f"got {type(dataset).__name__}")
         cfg = make_config(self.preset, dataset=name, data_path=None if data_path is None else str(data_path),
                           seed=self.seed, device=self.device)
         apply_overrides(cfg, [f"{k}={v}" for k, v in (self.overrides or {}).items()])
@@ -57,7 +58,7 @@ class DisGU:
         run_pipeline(cfg, out, glow_path=self.glow, progress=self.progress, stages=stages, dataset=obj)
         return self._load_state(out)
 
-    def _load_state(self, run_dir: Path) -> "DisGU":
+    def _load_state(self, run_dir: Path) -> DisGU:
         from disgu.pipeline.config import RunConfig
         from disgu.pipeline.stages import load_trained
 
@@ -68,7 +69,7 @@ class DisGU:
         return self
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> "DisGU":
+    def load(cls, run_dir: str | Path) -> DisGU:
         """A fitted DisGU from the run dir of `disgu run` or of an earlier `fit`."""
         run_dir = Path(run_dir)
         cfg_path = run_dir / "config.json"

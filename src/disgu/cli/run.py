@@ -8,7 +8,8 @@ PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESE
 
 
 @click.command(name="run")
-@click.option("--dataset", required=True, help="Dataset name (shapes3d, dsprites, mpi3d, cars3d, ...) or a file/folder.")
+@click.option("--dataset", required=True,
+              help="Dataset name (shapes3d, dsprites, mpi3d, cars3d, ...) or a file/folder.")
 @click.option("--data-path", type=click.Path(), default=None, help="The official file or folder of DATASET.")
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default="demo", show_default=True,
               help="demo: <10 min on 2 CPU cores; cpu: ~30 min, best on CPU; paper: the paper's GPU setting; "
@@ -19,8 +20,10 @@ PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESE
               help="A Glow checkpoint (.pt) or export (.safetensors) to use instead of the shipped or a new one.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or auto (default: the preset's, auto).")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
-              help="Override any config field, e.g. --set discovery.nav_lr=1e-3 --set contrastive.tau=0.1 (repeatable).")
-@click.option("--stages", default=None, help="Comma-separated subset of glow,discovery,contrastive,evaluation,traversal.")
+              help="Override any config field, e.g. --set discovery.nav_lr=1e-3 --set contrastive.tau=0.1 "
+                   "(repeatable).")
+@click.option("--stages", default=None,
+              help="Comma-separated subset of glow,discovery,contrastive,evaluation,traversal.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def run(dataset: str, data_path: str | None, preset: str, seed: int, out: str, glow_path: str | None,
         device: str | None, overrides: tuple[str, ...], stages: str | None, no_progress: bool) -> None:

@@ -20,10 +20,10 @@ def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents
 
     import torch
 
+    from disgu.discovery.generator import FrozenGlow
     from disgu.errors import UserError
     from disgu.pipeline.config import RunConfig
     from disgu.pipeline.stages import load_trained
-    from disgu.discovery.generator import FrozenGlow
     from disgu.viz.traverse import write_traversals
 
     torch.set_flush_denormal(True)

@@ -25,7 +25,7 @@ _CHANNELS = (32, 32, 32, 64, 64)
 class ContrastiveEncoder(nn.Module):
     def __init__(self, in_channels: int = 3, resolution: int = 64, out_dim: int = 64):
         super().__init__()
-        n_down = int(round(math.log2(resolution))) - 2
+        n_down = round(math.log2(resolution)) - 2
         if resolution < 8 or 2 ** (n_down + 2) != resolution or n_down > 4:
             raise UserError(f"encoder: resolution must be 8, 16, 32 or 64, got {resolution}")
         self.in_channels, self.resolution, self.out_dim = in_channels, resolution, out_dim

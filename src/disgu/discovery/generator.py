@@ -8,7 +8,7 @@ pixels far outside the image range, so the stages can skip those pairs and count
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

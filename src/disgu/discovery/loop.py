@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -74,7 +75,8 @@ class JsonlLog:
         self.path.write_text("".join(ln + "\n" for ln in keep))
 
 
-def save_stage(out_dir: Path, step: int, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+def save_stage(out_dir: Path, step: int, modules: dict[str, torch.nn.Module],
+               optimizers: dict[str, torch.optim.Optimizer],
                generators: dict[str, torch.Generator], config: dict[str, Any], extra: dict[str, Any],
                keep: int = 2) -> None:
     """Checkpoint every module, optimiser and sampling generator of a stage (main rank), keep the last `keep`."""

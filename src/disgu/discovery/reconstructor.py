@@ -7,6 +7,8 @@ Both are written here (no torchvision on CPU installs).
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 
@@ -30,7 +32,7 @@ class LightReconstructor(nn.Module):
         super().__init__()
         chans = [2 * in_channels, width, 2 * width, 4 * width, 4 * width]
         layers: list[nn.Module] = []
-        for cin, cout in zip(chans[:-1], chans[1:]):
+        for cin, cout in itertools.pairwise(chans):
             layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                       nn.Linear(chans[-1], 256), nn.ReLU(inplace=True))

@@ -163,14 +163,17 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
             opt_nav.step()
         done = step + 1
         if ok and (done % cfg.log_every == 0 or done == cfg.steps):
-            rec = {"step": done, "loss": float(loss.detach()), "ce": float(ce.detach()), "shift_l1": float(l1.detach()),
+            rec = {"step": done, "loss": float(loss.detach()), "ce": float(ce.detach()),
+                   "shift_l1": float(l1.detach()),
                    "train_accuracy": float(acc), "broken_pairs": counters["broken_pairs"]}
             log.write(rec)
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{float(acc):.2f}", broken=counters["broken_pairs"])
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{float(acc):.2f}",
+                            broken=counters["broken_pairs"])
         if done % cfg.eval_every == 0 or done == cfg.steps:
             ev = heldout_accuracy(frozen, navigator, reconstructor, source, cfg, seed)
             cos = (navigator.directions() * initial_dirs).sum(1).abs()
-            ev.update({"step": done, "min_abs_cos_to_init": float(cos.min()), "mean_abs_cos_to_init": float(cos.mean())})
+            ev.update({"step": done, "min_abs_cos_to_init": float(cos.min()),
+                       "mean_abs_cos_to_init": float(cos.mean())})
             history.append(ev)
             log.write({"step": done, "heldout": ev})
             bar.set_postfix(rca=f"{ev['accuracy']:.3f}", broken=counters["broken_pairs"])

@@ -91,7 +91,7 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         sections = {"glow": GlowStageConfig, "discovery": DiscoveryConfig, "contrastive": ContrastiveConfig,
                     "evaluation": EvalConfig, "traversal": TraverseConfig}
         kw = {}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -47,6 +48,10 @@ def _diff_keys(a: dict, b: dict, prefix: str = "") -> set[str]:
     return out
 
 
+def _quiet(_message: str) -> None:
+    """Ranks other than 0 stay silent."""
+
+
 def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = None, progress: bool = True,
                  stages: Sequence[str] = STAGES, log=print, dataset=None) -> dict[str, Any]:
     """Run `stages` (in pipeline order) into out_dir; returns {stage: info} for the stages run or skipped.
@@ -66,6 +71,8 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
         raise UserError(f"--glow {glow_path}: no such file (expected a Glow checkpoint .pt or .safetensors)")
     run_dir = Path(out_dir)
     info = setup_distributed(cfg.device)
+    if not is_main():
+        log = _quiet
     _check_same_config(run_dir, cfg)
     if is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +106,8 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
                   "world_size": info.world_size, **out}
         if is_main():
             write_done(run_dir, stage, record)
-            timings[stage] = {"wall_seconds": record["wall_seconds"], "peak_rss_mib_so_far": record["peak_rss_mib_so_far"]}
+            timings[stage] = {"wall_seconds": record["wall_seconds"],
+                              "peak_rss_mib_so_far": record["peak_rss_mib_so_far"]}
             write_json(timings_path, timings)
         barrier()
         log(f"disgu: stage {stage}: done in {wall:.1f} s")

@@ -10,9 +10,10 @@ animated GIF (eps sweeping back and forth) per direction, plus index.json in ran
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from disgu.discovery.navigator import Navigator
 from disgu.models.glow import input_to_images
 
 
-def _decode_images(frozen: FrozenGlow, z: list[torch.Tensor], shift: torch.Tensor | None, batch: int = 64) -> np.ndarray:
+def _decode_images(frozen: FrozenGlow, z: list[torch.Tensor], shift: torch.Tensor | None,
+                   batch: int = 64) -> np.ndarray:
     out = []
     n = z[0].shape[0]
     for i in range(0, n, batch):
