@@ -142,3 +142,26 @@ def test_same_seed_same_numbers(tiny_run, tmp_path):
         b = json.loads((tmp_path / "again" / stage / "summary.json").read_text())
         a.pop("train_seconds_this_session"), b.pop("train_seconds_this_session")
         assert a == b, stage
+
+
+def test_stages_run_under_torchrun_with_two_processes(tmp_path):
+    """DDP: two CPU processes (gloo) run glow, discovery and contrastive; rank 0 writes the files."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    script = shutil.which("disgu") or os.path.join(os.path.dirname(sys.executable), "disgu")
+    if not (os.path.exists(torchrun) and os.path.exists(script)):
+        pytest.skip("torchrun or the disgu script is not installed")
+    out = tmp_path / "ddp"
+    cmd = [torchrun, "--nproc_per_node", "2", "--master_port", str(29400 + os.getpid() % 500), script, "run",
+           "--dataset", "shapes3d", "--preset", "tiny", "--out", str(out), "--device", "cpu", "--no-progress",
+           "--stages", "glow,discovery,contrastive"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for stage in ("glow", "discovery", "contrastive"):
+        assert json.loads(done_marker(out, stage).read_text())["world_size"] == 2
+    assert (out / "contrastive" / "encoder.pt").is_file()
+    assert proc.stderr.count("stage discovery: done in") == 1  # only rank 0 logs
