@@ -159,7 +159,8 @@ def test_stages_run_under_torchrun_with_two_processes(tmp_path):
     cmd = [torchrun, "--nproc_per_node", "2", "--master_port", str(29400 + os.getpid() % 500), script, "run",
            "--dataset", "shapes3d", "--preset", "tiny", "--out", str(out), "--device", "cpu", "--no-progress",
            "--stages", "glow,discovery,contrastive"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     for stage in ("glow", "discovery", "contrastive"):
         assert json.loads(done_marker(out, stage).read_text())["world_size"] == 2
