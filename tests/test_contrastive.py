@@ -149,3 +149,17 @@ def test_train_contrastive_writes_encoder_and_navigator(tiny_glow, tmp_path):
 
     saved, levels = load_navigator(tmp_path / "navigator.pt")
     assert levels == (1,) and torch.allclose(saved.matrix(), nav.matrix().detach())
+
+
+def test_train_contrastive_with_pruning_uses_the_kept_directions(tiny_glow, tmp_path):
+    frozen = FrozenGlow(tiny_glow, (1,))
+    nav = Navigator(frozen.nav_dim, 5, "ortho", "random", generator=torch.Generator().manual_seed(0))
+    cfg = ContrastiveConfig(out_dim=4, batch_size=2, n_positives=2, n_negatives=3, steps=2, checkpoint_every=2,
+                            log_every=1, shift_range=2.0, prune_similarity=0.0, prune_min_directions=3,
+                            prune_samples=2)
+    summary = train_contrastive(tiny_glow, nav, (1,), cfg, tmp_path, seed=0, progress=False)
+    assert len(summary["directions"]) == 3 and summary["pruning"]["before"] == 5
+    from disgu.discovery.trainer import load_navigator
+
+    saved, _ = load_navigator(tmp_path / "navigator.pt")
+    assert saved.active.tolist() == summary["directions"]

@@ -170,3 +170,25 @@ def test_discovery_resume_matches_uninterrupted_run(tiny_glow, tmp_path):
     assert _orthonormality_error(a.matrix().detach()) < 1e-5
     assert 0.0 <= summary["heldout"]["accuracy"] <= 1.0 and summary["heldout"]["chance"] == 0.25
     assert (tmp_path / "full" / "summary.json").is_file() and (tmp_path / "full" / "log.jsonl").is_file()
+
+
+def test_pruning_keeps_distinct_directions_and_survives_save_load(tiny_glow, tmp_path):
+    from disgu.discovery.prune import image_effects, select_distinct
+    from disgu.discovery.trainer import save_navigator
+
+    # Hand-made effect maps: 0 and 1 alike (cos 0.99), 2 different, 3 weak but also alike to 0.
+    e = torch.tensor([[1.0, 0.0, 0.0], [0.99, 0.14, 0.0], [0.0, 0.0, 2.0], [0.1, 0.0, 0.001]])
+    assert select_distinct(e, 0.9, min_directions=1) == [0, 2]
+    assert select_distinct(e, 0.9, min_directions=3) == [0, 1, 2]  # topped up with the least similar
+    frozen = FrozenGlow(tiny_glow, (1,))
+    nav = Navigator(frozen.nav_dim, 5, "ortho", "random", generator=torch.Generator().manual_seed(0))
+    effects = image_effects(frozen, nav, 2, 2.0, 0.7, seed=0)
+    assert effects.shape == (5, 3 * 16 * 16) and (effects >= 0).all()
+    full = nav.matrix().detach()
+    nav.keep_only([4, 1])
+    assert nav.n_directions == 2 and nav.n_total == 5
+    assert torch.allclose(nav.matrix().detach(), full[:, [4, 1]])
+    assert _orthonormality_error(nav.matrix().detach()) < 1e-5
+    save_navigator(tmp_path / "nav.pt", nav, DiscoveryConfig(n_directions=5), (1,))
+    loaded, _ = load_navigator(tmp_path / "nav.pt")
+    assert loaded.active.tolist() == [4, 1] and torch.allclose(loaded.matrix(), nav.matrix().detach())

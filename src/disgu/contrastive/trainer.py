@@ -51,6 +51,9 @@ class ContrastiveConfig:
     lr: float = 1e-4
     nav_lr: float | None = None  # None: same as lr
     finetune_navigator: bool = True
+    prune_similarity: float | None = None  # drop directions whose effect maps are more alike (None: keep all)
+    prune_min_directions: int = 4
+    prune_samples: int = 16
     shift_range: float = 6.0
     min_shift: float = 0.5
     latents: str = "prior"
@@ -120,6 +123,14 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
                         f"{frozen.nav_dim} dims (discovery and contrastive stages used different Glows?)")
     device = frozen.device
     navigator = navigator.to(device)
+    pruned = None
+    if cfg.prune_similarity is not None:
+        from disgu.discovery.prune import image_effects, select_distinct
+
+        before = navigator.active.tolist()
+        effects = image_effects(frozen, navigator, cfg.prune_samples, cfg.shift_range, cfg.temperature, seed + 5)
+        navigator.keep_only(select_distinct(effects.cpu(), cfg.prune_similarity, cfg.prune_min_directions))
+        pruned = {"before": len(before), "kept": navigator.active.tolist()}
     torch.manual_seed(seed + 1)
     encoder = ContrastiveEncoder(frozen.channels, frozen.resolution, cfg.out_dim).to(device)
     groups = [{"params": list(encoder.parameters()), "lr": cfg.lr}]
@@ -166,10 +177,11 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     last = {k: sum(r[k] for r in recent) / len(recent) for k in keys} if recent else {}
     summary = {"steps": cfg.steps, "mean_of_last_100_steps": last, "broken_pairs": counters["broken_pairs"],
                "pairs": counters["pairs"], "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
-               "skipped_steps": counters["skipped_steps"], "train_seconds_this_session": time.perf_counter() - t0}
+               "skipped_steps": counters["skipped_steps"], "directions": navigator.active.tolist(), "pruning": pruned,
+               "train_seconds_this_session": time.perf_counter() - t0}
     if is_main():
         save_encoder(out_dir / "encoder.pt", encoder)
-        nav_cfg = DiscoveryConfig(n_directions=navigator.n_directions, navigator=navigator.kind)
+        nav_cfg = DiscoveryConfig(n_directions=navigator.n_total, navigator=navigator.kind)
         save_navigator(out_dir / "navigator.pt", navigator, nav_cfg, frozen.levels)
         write_json(out_dir / "summary.json", summary)
     return summary

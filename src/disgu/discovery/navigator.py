@@ -6,7 +6,8 @@ Two parameterisations (LD's "ortho" and "proj"):
   Q -> B as W -> 0), the non-square counterpart: still exactly orthonormal, any shape.
 - `proj`: M = (B + W) with each column rescaled to unit length (LD's normalised projection);
   columns need not be orthogonal.
-The base frame B is the first b coordinate axes (`identity`, what LD starts from) or a
+`keep_only` restricts the navigator to a subset of its directions (pruning redundant ones);
+the subset is a buffer, saved with the weights. The base frame B is the first b coordinate axes (`identity`, what LD starts from) or a
 seeded random orthonormal frame (`random`). The learned part starts at init_scale * randn,
 so the directions start at (almost) B and move only as training asks them to.
 """
@@ -40,14 +41,38 @@ class Navigator(nn.Module):
             )
         if kind not in ("ortho", "proj"):
             raise UserError(f"navigator: expected 'ortho' or 'proj', got {kind!r}")
-        self.latent_dim, self.n_directions, self.kind = int(latent_dim), int(n_directions), kind
+        self.latent_dim, self.n_total, self.kind = int(latent_dim), int(n_directions), kind
         self.square = kind == "ortho" and latent_dim == n_directions
         self.register_buffer("base", _base_frame(latent_dim, n_directions, base, generator))
+        self.register_buffer("active", torch.arange(n_directions))
         shape = (latent_dim, latent_dim) if self.square else (latent_dim, n_directions)
         self.weight = nn.Parameter(init_scale * torch.randn(*shape, generator=generator))
 
+    @property
+    def n_directions(self) -> int:
+        """Number of directions in use (all of them unless `keep_only` pruned some)."""
+        return int(self.active.numel())
+
+    def keep_only(self, indices) -> None:
+        """Use only these of the current directions (indices into the current set), in this order."""
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.active.device)
+        if idx.numel() < 1 or int(idx.min()) < 0 or int(idx.max()) >= self.n_directions:
+            raise UserError(f"keep_only: indices must lie in 0..{self.n_directions - 1}, got {idx.tolist()}")
+        self.active = self.active[idx].clone()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "active"
+        if key in state_dict and state_dict[key].shape != self.active.shape:
+            self.active = state_dict[key].clone().to(self.active.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def matrix(self) -> Tensor:
-        """The (a, b) matrix M whose columns are the directions."""
+        """The (a, b) matrix M whose columns are the directions in use."""
+        m = self.full_matrix()
+        return m if self.n_directions == self.n_total else m[:, self.active]
+
+    def full_matrix(self) -> Tensor:
+        """All b learned directions as columns, pruned or not."""
         if self.square:
             return self.base @ torch.linalg.matrix_exp(self.weight - self.weight.T)
         m = self.base + self.weight

@@ -227,7 +227,7 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
                                      ctx.cfg.contrastive.temperature, ctx.cfg.seed + 11)
     (ctx.run_dir / "evaluation").mkdir(parents=True, exist_ok=True)
     np.save(ctx.run_dir / "evaluation" / "direction_effects.npy", effects)
-    ranked = rank_directions(effects)
+    ranked = rank_directions(effects, navigator.active.tolist())
     dims_used = sorted({r["code_dim"] for r in ranked})
     per_direction = {"ranked": ranked, "distinct_top_code_dims": len(dims_used), "n_directions": len(ranked),
                      "shift": e.direction_shift, "samples": e.direction_samples}

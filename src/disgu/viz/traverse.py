@@ -54,15 +54,20 @@ def direction_code_effects(frozen: FrozenGlow, navigator: Navigator, encoder, n_
     return np.stack(effects) / np.maximum(std, 1e-8)
 
 
-def rank_directions(effects: np.ndarray) -> list[dict[str, Any]]:
-    """Directions sorted by score = strength * exclusivity (see the module docstring), best first."""
+def rank_directions(effects: np.ndarray, discovered_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Directions sorted by score = strength * exclusivity (see the module docstring), best first.
+
+    `direction` is the index among the directions in use; `discovered_index` the column of the
+    discovery stage's navigator it came from (they differ once redundant directions are pruned).
+    """
     rows = []
     for d, e in enumerate(effects):
         top = int(np.argmax(e))
         strength = float(e[top])
         exclusivity = float(e[top] / max(e.sum(), 1e-12))
-        rows.append({"direction": d, "score": strength * exclusivity, "strength": strength,
-                     "exclusivity": exclusivity, "code_dim": top})
+        rows.append({"direction": d, "discovered_index": int(discovered_ids[d]) if discovered_ids is not None else d,
+                     "score": strength * exclusivity, "strength": strength, "exclusivity": exclusivity,
+                     "code_dim": top})
     rows.sort(key=lambda r: -r["score"])
     for rank, r in enumerate(rows):
         r["rank"] = rank
@@ -104,7 +109,7 @@ def write_traversals(frozen: FrozenGlow, navigator: Navigator, encoder, out_dir:
     if effects is None:
         effects = direction_code_effects(frozen, navigator, encoder, effect_samples, cfg.shift_range, temperature,
                                          seed)
-    ranked = rank_directions(effects)
+    ranked = rank_directions(effects, navigator.active.tolist())
     gen = torch.Generator().manual_seed(seed + 7)
     z = [(temperature * torch.randn(cfg.n_latents, *s, generator=gen)).to(frozen.device) for s in frozen.shapes]
     shifts = np.linspace(-cfg.shift_range, cfg.shift_range, cfg.n_shifts).tolist()
