@@ -24,9 +24,12 @@ PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESE
                    "(repeatable).")
 @click.option("--stages", default=None,
               help="Comma-separated subset of glow,discovery,contrastive,evaluation,traversal.")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads (default: torch's choice; 1 is faster when other jobs share the cores).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def run(dataset: str, data_path: str | None, preset: str, seed: int, out: str, glow_path: str | None,
-        device: str | None, overrides: tuple[str, ...], stages: str | None, no_progress: bool) -> None:
+        device: str | None, overrides: tuple[str, ...], stages: str | None, threads: int | None,
+        no_progress: bool) -> None:
     """Run Dis-GU end to end into OUT; finished stages are skipped when the same command is run again."""
     import torch
 
@@ -34,7 +37,13 @@ def run(dataset: str, data_path: str | None, preset: str, seed: int, out: str, g
     from disgu.pipeline.run import run_pipeline
     from disgu.pipeline.stages import STAGES
 
+    from disgu.errors import UserError
+
     torch.set_flush_denormal(True)
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads: expected a positive integer, got {threads}")
+        torch.set_num_threads(threads)
     cfg = make_config(preset, dataset=dataset, data_path=data_path, seed=seed, device=device)
     apply_overrides(cfg, list(overrides))
     chosen = STAGES if stages is None else tuple(s.strip() for s in stages.split(",") if s.strip())
