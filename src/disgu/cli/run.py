@@ -33,11 +33,10 @@ def run(dataset: str, data_path: str | None, preset: str, seed: int, out: str, g
     """Run Dis-GU end to end into OUT; finished stages are skipped when the same command is run again."""
     import torch
 
+    from disgu.errors import UserError
     from disgu.pipeline.config import apply_overrides, make_config
     from disgu.pipeline.run import run_pipeline
     from disgu.pipeline.stages import STAGES
-
-    from disgu.errors import UserError
 
     torch.set_flush_denormal(True)
     if threads is not None:
