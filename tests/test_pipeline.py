@@ -70,6 +70,7 @@ def test_end_to_end_writes_every_stage_and_metrics(tiny_run):
     for key in HEADLINE:
         assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
     assert metrics["per_direction"]["top"] and "reconstructor_accuracy" in metrics
+    assert 0.0 <= metrics["factor_vae_standardised"] <= 1.0
     info = json.loads((out / "run_info.json").read_text())
     assert info["seed"] == 0 and info["config"]["preset"] == "tiny" and "git_revision" in info and info["versions"]
     index = json.loads((out / "traversals" / "index.json").read_text())

@@ -60,6 +60,7 @@ class EvalConfig:
     beta_vae_eval: int = 5_000
     metric_batch: int = 64  # the 64-point batches of FactorVAE and beta-VAE
     seed: int = 0  # np.random.RandomState(seed) per metric, as disentanglement_lib
+    standardised_factor_vae: bool = True  # also FactorVAE on per-dim standardised codes (a separate key)
     direction_samples: int = 64  # latents per direction for the per-direction statistics
     direction_shift: float = 3.0
 

@@ -249,6 +249,8 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
         result["metric_seconds"] = time.perf_counter() - t0
         result["factor_vae_details"] = {k: v for k, v in details.get("factor_vae", {}).items()
                                         if isinstance(v, (int, float))}
+        if e.standardised_factor_vae and "factor_vae" in scores:
+            result["factor_vae_standardised"] = _standardised_factor_vae(dataset, encoder, e)
     else:
         result["note"] = f"dataset {ctx.cfg.dataset!r} has no ground-truth factors: no disentanglement metrics"
     disc = json.loads((ctx.run_dir / "discovery" / "summary.json").read_text())
@@ -271,6 +273,27 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     })
     write_json(ctx.run_dir / "metrics.json", result)
     return {k: result.get(k) for k in ("mig", "dci_disentanglement", "factor_vae", "beta_vae")}
+
+
+def _standardised_factor_vae(dataset, encoder, e) -> float:
+    """FactorVAE on codes divided by each dim's std over dataset images: a separate number, not the raw score.
+
+    The raw score prunes dims with std < 0.05 on the raw scale, so it partly measures how large
+    the codes are; this one asks only how well single dims follow single factors.
+    """
+    from disgu.metrics import evaluate_representation
+
+    rng = np.random.RandomState(e.seed + 1)
+    idx = np.sort(rng.randint(0, len(dataset), size=min(len(dataset), max(e.factor_vae_variance, 256))))
+    std = encoder.encode_images(dataset.images(idx)).std(0)
+    scale = 1.0 / np.maximum(std, 1e-8)
+
+    def standardised(images: np.ndarray) -> np.ndarray:
+        return encoder.encode_images(images) * scale
+
+    out = evaluate_representation(dataset, standardised, metrics="factor_vae", seed=e.seed,
+                                  sizes={"factor_vae": _metric_sizes(e)["factor_vae"]})
+    return float(out["factor_vae"])
 
 
 def _metric_bar(ctx: RunContext) -> Callable[[str | None], None]:
