@@ -31,6 +31,7 @@ def _check_same_config(run_dir: Path, cfg: RunConfig) -> None:
         return
     old = json.loads(path.read_text())
     new = cfg.to_dict()
+    old.pop("device", None), new.pop("device", None)  # resuming on another device is fine
     if old != new:
         diff = sorted(_diff_keys(old, new))
         raise UserError(f"--out {run_dir}: holds a run with a different configuration ({', '.join(diff[:6])} differ); "
