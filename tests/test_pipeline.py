@@ -184,3 +184,19 @@ def test_stages_run_under_torchrun_with_two_processes(tmp_path):
         assert json.loads(done_marker(out, stage).read_text())["world_size"] == 2
     assert (out / "contrastive" / "encoder.pt").is_file()
     assert proc.stderr.count("stage discovery: done in") == 1  # only rank 0 logs
+
+
+def test_disgu_estimator_fit_transform(tiny_run, tmp_path):
+    from disgu import DisGU
+
+    out, _ = tiny_run
+    model = DisGU(preset="tiny", seed=1, out=tmp_path / "fit", glow=str(out / "glow" / "glow.safetensors"),
+                  progress=False, overrides={"contrastive.out_dim": 3})
+    assert model.fit("shapes3d") is model
+    assert json.loads((tmp_path / "fit" / "glow" / "source.json").read_text())["kind"] == "given"
+    images = np.zeros((2, 16, 16, 3), np.uint8)
+    codes = model.transform(images)
+    assert codes.shape == (2, 3) and codes.dtype == np.float32
+    assert not (tmp_path / "fit" / "metrics.json").exists()  # fit trains; evaluation is `disgu run`'s job
+    with pytest.raises(UserError):
+        DisGU().transform(images)
