@@ -35,9 +35,12 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     if size == 1:
         return
     for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= size
+        if not p.requires_grad:
+            continue
+        if p.grad is None:  # this rank skipped its batch: it still takes part in every all_reduce
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= size
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
