@@ -307,9 +307,13 @@ def main() -> None:
     ap.add_argument("--paper-batch", type=int, default=8, help="the paper preset is for GPUs: a small CPU batch")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--out", default=None, help="write all results as JSON here")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's); use 1 when another job holds one of 2 cores")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if args.one:  # child process: one preset, one JSON line
         print(json.dumps(bench_preset(args.one, args.batch, args.steps)))
@@ -318,6 +322,8 @@ def main() -> None:
     results = {"machine": f"{torch.get_num_threads()} threads, torch {torch.__version__}", "presets": []}
     for name in args.presets:
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps if name != "paper" else 3)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
         if name == "paper":
             cmd += ["--batch", str(args.paper_batch)]
         line = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]

@@ -18,6 +18,7 @@ _OVERRIDES = {
     "amp": ("train", "amp"), "checkpoint_every": ("train", "checkpoint_every"),
     "eval_every": ("train", "eval_every"), "sample_every": ("train", "sample_every"),
     "heldout_size": ("train", "heldout_size"), "progress": ("train", "progress"),
+    "threads": ("train", "threads"),
     "resolution": ("model", "resolution"), "levels": ("model", "n_levels"),
     "flow_steps": ("model", "n_steps"), "hidden": ("model", "hidden"), "n_bits": ("model", "n_bits"),
     "additive": ("model", "affine"),
@@ -93,6 +94,8 @@ def build_train_config(options: dict[str, Any], resume_path: Path | None):
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default auto).")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast for the coupling networks.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads (default: torch's). Use 1 when another job holds one of 2 cores.")
 def train_glow_command(**options: Any) -> None:
     """Train a Glow on a dataset; resumable, DDP-ready (run under torchrun for several processes)."""
     from disgu.training import train_glow

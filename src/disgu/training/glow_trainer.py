@@ -78,6 +78,7 @@ class GlowTrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False  # bf16 autocast for the coupling networks
+    threads: int | None = None  # torch CPU threads; 1 avoids thrashing when another job holds a core
     progress: bool = True
     tensorboard: bool = True
 
@@ -306,6 +307,8 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
     """
     torch.set_flush_denormal(True)
     cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     info = setup_distributed(cfg.device)
     device = info.device
