@@ -117,6 +117,21 @@ def deviation(factors: np.ndarray, args, log) -> list:
     return rows
 
 
+def jobs_scaling(factors: np.ndarray, args, log) -> list:
+    """Wall time of exact DCI on 10-dim codes with 1 and 2 threads, same samples, same machine state."""
+    import disgu.metrics as M
+
+    src = M.as_source(make_codes("mixed", factors, 10), factors)
+    rows = []
+    for estimator in ("exact", "hist"):
+        for n_jobs in (1, 2):
+            sec, out = timed(lambda: M.dci(src, random_state=args.seed, estimator=estimator, n_jobs=n_jobs))
+            rows.append({"estimator": estimator, "n_jobs": n_jobs, "seconds": round(sec, 1),
+                         "disentanglement": out["disentanglement"]})
+            log(f"jobs scaling {estimator} n_jobs={n_jobs}: {sec:.1f}s D={out['disentanglement']:.4f}")
+    return rows
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dims", type=int, nargs="+", default=[10, 64])
@@ -126,6 +141,7 @@ def main(argv=None) -> None:
     p.add_argument("--skip-dlib-dci", type=int, nargs="*", default=[], help="Dims for which dlib's DCI is skipped.")
     p.add_argument("--skip-exact-dci", type=int, nargs="*", default=[], help="Dims for which exact DCI is skipped.")
     p.add_argument("--deviation", action="store_true", help="Also compare hist vs exact DCI on varied codes.")
+    p.add_argument("--jobs-scaling", action="store_true", help="Only time DCI with 1 vs 2 threads (10-dim).")
     p.add_argument("--out", default="bench_metrics.json")
     args = p.parse_args(argv)
 
@@ -141,6 +157,10 @@ def main(argv=None) -> None:
             json.dump(result, fh, indent=2, default=float)
 
     factors = grid()
+    if args.jobs_scaling:
+        result["jobs_scaling"] = jobs_scaling(factors, args, log)
+        log("finished")
+        return
     for dims in args.dims:
         result["runs"].append(bench_dims(dims, factors, args, log))
         log(f"done {dims}")
