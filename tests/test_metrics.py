@@ -221,3 +221,12 @@ def test_single_valued_factor_is_rejected(factors):
 def test_unknown_metric_is_rejected(factors):
     with pytest.raises(MetricInputError, match="unknown metric"):
         M.evaluate(factors, factors, metrics="mig,irs")
+
+
+def test_bad_representation_function_output_is_rejected():
+    ds = _TinyGroundTruth(SIZES)
+    with pytest.raises(MetricInputError, match="NaN"):
+        M.evaluate_representation(ds, lambda im: np.full((len(im), 3), np.nan), metrics="mig",
+                                   sizes={"mig": {"num_train": 100}})
+    with pytest.raises(MetricInputError, match="shape"):
+        M.evaluate_representation(ds, lambda im: np.zeros(len(im)), metrics="mig", sizes={"mig": {"num_train": 100}})
