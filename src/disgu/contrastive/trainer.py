@@ -24,6 +24,7 @@ from disgu.discovery.loop import (
     JsonlLog,
     all_reduce_sum,
     average_gradients,
+    gradients_finite,
     is_main,
     load_stage,
     progress_bar,
@@ -162,7 +163,10 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
         else:
             counters["skipped_steps"] += 1
         average_gradients(params)
-        if loss is not None or size > 1:
+        finite = gradients_finite(params)
+        if not finite:
+            counters["nonfinite_steps"] = counters.get("nonfinite_steps", 0) + 1
+        if (loss is not None or size > 1) and finite:
             opt.step()
         done = step + 1
         if loss is not None and (done % cfg.log_every == 0 or done == cfg.steps):
@@ -177,7 +181,8 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     last = {k: sum(r[k] for r in recent) / len(recent) for k in keys} if recent else {}
     summary = {"steps": cfg.steps, "mean_of_last_100_steps": last, "broken_pairs": counters["broken_pairs"],
                "pairs": counters["pairs"], "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
-               "skipped_steps": counters["skipped_steps"], "directions": navigator.active.tolist(), "pruning": pruned,
+               "skipped_steps": counters["skipped_steps"],
+               "nonfinite_steps": counters.get("nonfinite_steps", 0), "directions": navigator.active.tolist(), "pruning": pruned,
                "train_seconds_this_session": time.perf_counter() - t0}
     if is_main():
         save_encoder(out_dir / "encoder.pt", encoder)

@@ -43,6 +43,16 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
         p.grad /= size
 
 
+def gradients_finite(params: Iterable[torch.nn.Parameter]) -> bool:
+    """False when any gradient holds inf/NaN.
+
+    A shift can land where Glow's reverse pass is fragile, and its gradient may then be inf/NaN even
+    though the decoded pixels look fine: such a step must be skipped, not written into the navigator.
+    Called after average_gradients, so every rank reaches the same decision.
+    """
+    return all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None)
+
+
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if world()[1] > 1:
         dist.all_reduce(t)

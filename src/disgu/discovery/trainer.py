@@ -22,6 +22,7 @@ from disgu.discovery.loop import (
     JsonlLog,
     all_reduce_sum,
     average_gradients,
+    gradients_finite,
     is_main,
     load_stage,
     progress_bar,
@@ -157,8 +158,12 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
             loss.backward()
         else:
             counters["skipped_steps"] += 1
-        average_gradients(list(reconstructor.parameters()) + list(navigator.parameters()))
-        if ok or size > 1:
+        params = list(reconstructor.parameters()) + list(navigator.parameters())
+        average_gradients(params)
+        finite = gradients_finite(params)
+        if not finite:
+            counters["nonfinite_steps"] = counters.get("nonfinite_steps", 0) + 1
+        if (ok or size > 1) and finite:
             opt_rec.step()
             opt_nav.step()
         done = step + 1
@@ -190,6 +195,7 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
         "pairs": counters["pairs"],
         "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
         "skipped_steps": counters["skipped_steps"],
+        "nonfinite_steps": counters.get("nonfinite_steps", 0),
         "latent_dim": frozen.nav_dim,
         "levels": list(frozen.levels),
         "train_seconds_this_session": time.perf_counter() - t0,
