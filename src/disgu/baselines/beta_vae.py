@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 
 from disgu.errors import UserError

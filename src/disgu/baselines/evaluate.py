@@ -7,8 +7,9 @@ to the encoder as float [0, 1] NCHW, in batches, without gradients.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

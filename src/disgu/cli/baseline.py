@@ -63,7 +63,8 @@ def _train_options(f):
     return f
 
 
-@click.group(cls=_OneLineGroup, help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, and the untrained floor.")
+@click.group(cls=_OneLineGroup,
+             help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, and the untrained floor.")
 def baseline() -> None:
     pass
 
