@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, fields
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
