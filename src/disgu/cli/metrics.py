@@ -40,7 +40,7 @@ def _load_array(path: str, option: str):
 @click.option("--dci-estimator", type=click.Choice(["exact", "hist"]), default="exact", show_default=True,
               help="exact: GradientBoostingClassifier as disentanglement_lib (minutes); "
                    "hist: 12-44x faster, up to ~0.05 off, not for reported numbers.")
-@click.option("--n-jobs", type=int, default=None, help="Threads for DCI/SAP (default: all cores).")
+@click.option("--n-jobs", type=int, default=None, help="Threads for DCI/SAP, one factor or dim each (default: 1).")
 @click.option("--dataset", "dataset_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
 @click.option("--method", "method_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Result JSON to write.")

@@ -2,9 +2,9 @@
 
 Two estimators, named for what they are:
 - "exact": sklearn `GradientBoostingClassifier()` with default settings, one per factor, exactly
-  the model disentanglement_lib fits. It is fitted on float32 features prepared once, and the
-  factors are fitted in parallel threads (sklearn's tree builder releases the GIL), largest
-  number of classes first so two cores stay busy.
+  the model disentanglement_lib fits. It is fitted on float32 features prepared once; with
+  `n_jobs > 1` factors are fitted in parallel threads (sklearn's tree builder releases the GIL),
+  largest number of classes first so the threads stay busy.
 - "hist": sklearn `HistGradientBoostingClassifier` with the same shape of model (100 rounds,
   learning rate 0.1, depth 3, no early stopping, min 1 sample per leaf) on 255-bin histograms.
   It has no `feature_importances_`; importance is the total split gain per code dimension.
@@ -13,8 +13,6 @@ Two estimators, named for what they are:
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
@@ -55,8 +53,8 @@ def gbt_importance(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
                    estimator: str = "exact", n_jobs: int | None = None, seed: int = 0):
     """Fit one classifier per factor; return importance (d, F), train and test accuracy per factor.
 
-    x: (n, d) codes; y: (n, F) factor classes. `n_jobs` threads (default: all cores) fit
-    different factors side by side.
+    x: (n, d) codes; y: (n, F) factor classes. `n_jobs` threads fit different factors side by
+    side (default 1: two threads bought no wall time on the shared 2-core machines, BENCHMARKS.md).
     """
     if estimator not in ESTIMATORS:
         raise MetricInputError(f"DCI estimator must be one of {ESTIMATORS}, got {estimator!r}")
@@ -69,7 +67,7 @@ def gbt_importance(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
         raise MetricInputError(f"DCI: factors {single} take a single value in the training sample")
     # Largest problems first: the per-factor cost grows with the number of classes.
     order = sorted(range(num_factors), key=lambda j: -len(np.unique(y_train[:, j])))
-    n_jobs = max(1, min(int(n_jobs or os.cpu_count() or 1), num_factors))
+    n_jobs = max(1, min(int(n_jobs or 1), num_factors))
     from joblib import Parallel, delayed
     # One thread inside each fit: OpenMP inside HistGradientBoosting spins badly when the cores
     # are shared (20x slower measured here); parallelism comes from fitting factors side by side.
