@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 # ----------------------------------------------------------------------------- rosinality-style reference
 # The same maths as disgu.models.glow laid out as the common port does it: actnorm checks its
 # init flag with .item() every call, the 1x1 conv builds W from masked LU factors held in
@@ -292,7 +291,8 @@ def bench_vs_reference(rounds: int, steps_per_round: int, batch: int) -> dict:
     res = {"architecture": cfg.to_dict(), "batch": batch, "timed_steps_each": rounds * steps_per_round}
     for k in models:
         # the counts differ only in the top prior: a 3x3 zero conv on zeros there, a per-position parameter here
-        res[k] = {"params": sum(p.numel() for p in models[k].parameters()),"train_s_per_step_median": statistics.median(train_t[k]),
+        res[k] = {"params": sum(p.numel() for p in models[k].parameters()),
+                  "train_s_per_step_median": statistics.median(train_t[k]),
                   "decode_backward_s_median": statistics.median(dec_t[k])}
     res["train_speedup"] = res["rosinality_style"]["train_s_per_step_median"] / res["disgu"]["train_s_per_step_median"]
     res["decode_backward_speedup"] = (res["rosinality_style"]["decode_backward_s_median"]

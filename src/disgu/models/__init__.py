@@ -11,7 +11,12 @@ from disgu.models.glow import (
     select_levels,
     unflatten_latents,
 )
-from disgu.models.pretrained import build_glow, export_glow, load_glow, load_pretrained_glow
+from disgu.models.pretrained import (
+    build_glow,
+    export_glow,
+    load_glow,
+    load_pretrained_glow,
+)
 
 __all__ = [
     "Glow",

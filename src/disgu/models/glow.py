@@ -15,8 +15,9 @@ Conventions used everywhere in disgu:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ class GlowConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GlowConfig":
+    def from_dict(cls, d: dict[str, Any]) -> GlowConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -39,7 +39,12 @@ from disgu.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from disgu.distributed import DistInfo, all_reduce_min, cleanup_distributed, setup_distributed
+from disgu.distributed import (
+    DistInfo,
+    all_reduce_min,
+    cleanup_distributed,
+    setup_distributed,
+)
 from disgu.errors import UserError
 from disgu.models.glow import Glow, GlowConfig, images_to_input, input_to_images
 
@@ -86,7 +91,7 @@ class GlowTrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GlowTrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> GlowTrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -462,7 +467,7 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
         log.close()
         summary = {
             "steps": final_step, "interrupted": interrupted, "heldout_bits_per_dim": heldout_bpd,
-            "heldout_images": int(len(held_idx)), "nan_skipped": state["nan_skipped"],
+            "heldout_images": len(held_idx), "nan_skipped": state["nan_skipped"],
             "lr_restores": state["restores"], "checkpoint": str(latest_checkpoint(out)) if info.is_main else None,
             "data_hash": d_hash,
         }
