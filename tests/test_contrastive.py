@@ -172,3 +172,22 @@ def test_train_contrastive_with_pruning_uses_the_kept_directions(tiny_glow, tmp_
 
     saved, _ = load_navigator(tmp_path / "navigator.pt")
     assert saved.active.tolist() == summary["directions"]
+
+
+def test_code_scale_loss_known_values():
+    from disgu.contrastive.losses import code_scale_loss
+
+    unit = torch.tensor([[1.0, 2.0], [-1.0, 0.0]]) * math.sqrt(2) / 2  # per-dim std 1 (ddof 1)
+    assert float(code_scale_loss(unit)) == pytest.approx(0.0, abs=1e-6)
+    small = unit * math.e**-2  # std e^-2 in both dims
+    assert float(code_scale_loss(small)) == pytest.approx(4.0, rel=1e-5)
+
+
+def test_contrastive_step_with_scale_term(tiny_glow):
+    frozen = FrozenGlow(tiny_glow, (1,))
+    nav = Navigator(frozen.nav_dim, 3, "ortho", "random", generator=torch.Generator().manual_seed(0))
+    cfg = ContrastiveConfig(out_dim=4, batch_size=3, n_positives=3, n_negatives=3, shift_range=2.0, scale_weight=1.0)
+    loss, stats = contrastive_step(frozen, nav, ContrastiveEncoder(3, 16, 4), LatentSource(tiny_glow), cfg,
+                                   torch.Generator().manual_seed(0))
+    assert stats["scale"] > 0 and float(loss) == pytest.approx(stats["bce"] + stats["entropy"] + stats["scale"],
+                                                               rel=1e-5)

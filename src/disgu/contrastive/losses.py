@@ -49,3 +49,15 @@ def entropy_loss(v: Tensor, temperature: float = 1.0) -> Tensor:
     """Mean entropy (nats) of softmax(v / temperature) over the D code dims: low when few dims carry v."""
     logp = F.log_softmax(v / temperature, dim=1)
     return -(logp.exp() * logp).sum(1).mean()
+
+
+def code_scale_loss(codes: Tensor) -> Tensor:
+    """Mean over code dims of (log std_j)^2 over a batch of codes: pulls every dim's spread towards 1.
+
+    The BCE sees only L2-normalised variations, so it is blind to the scale of E(x); raw codes
+    then stay as small as at initialisation, and metrics that threshold raw scales (FactorVAE's
+    pruning at std 0.05) or fit default-regularised classifiers (beta-VAE) cannot read them.
+    Off by default (`contrastive.scale_weight = 0`).
+    """
+    std = codes.std(0).clamp_min(1e-6)
+    return (torch.log(std) ** 2).mean()

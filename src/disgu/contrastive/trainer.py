@@ -18,7 +18,7 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.contrastive.encoder import ContrastiveEncoder, save_encoder
-from disgu.contrastive.losses import contrastive_bce_loss, entropy_loss, variation
+from disgu.contrastive.losses import code_scale_loss, contrastive_bce_loss, entropy_loss, variation
 from disgu.discovery.generator import FrozenGlow
 from disgu.discovery.loop import (
     JsonlLog,
@@ -52,6 +52,7 @@ class ContrastiveConfig:
     lr: float = 1e-4
     nav_lr: float | None = None  # None: same as lr
     finetune_navigator: bool = True
+    scale_weight: float = 0.0  # weight of code_scale_loss (0: off, as in the paper; the BCE never sets the scale)
     prune_similarity: float | None = None  # drop directions whose effect maps are more alike (None: keep all)
     prune_min_directions: int = 4
     prune_samples: int = 16
@@ -105,6 +106,10 @@ def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: Contrast
     bce, s = contrastive_bce_loss(q, pos, neg, cfg.tau, cfg.hard_threshold)
     ent = entropy_loss(torch.cat([q, pos]), cfg.entropy_temperature)
     loss = bce + cfg.entropy_weight * ent
+    if cfg.scale_weight > 0:
+        scale = code_scale_loss(e_base_qp[~broken[:b_n]])
+        loss = loss + cfg.scale_weight * scale
+        stats["scale"] = float(scale.detach())
     stats.update({"loss": float(loss.detach()), "bce": float(bce.detach()), "entropy": float(ent.detach()),
                   **{key: float(val) for key, val in s.items()}})
     stats["gap"] = stats["pos_sim"] - stats["neg_sim"]
