@@ -189,5 +189,5 @@ def test_contrastive_step_with_scale_term(tiny_glow):
     cfg = ContrastiveConfig(out_dim=4, batch_size=3, n_positives=3, n_negatives=3, shift_range=2.0, scale_weight=1.0)
     loss, stats = contrastive_step(frozen, nav, ContrastiveEncoder(3, 16, 4), LatentSource(tiny_glow), cfg,
                                    torch.Generator().manual_seed(0))
-    assert stats["scale"] > 0 and float(loss) == pytest.approx(stats["bce"] + stats["entropy"] + stats["scale"],
+    assert stats["scale"] > 0 and float(loss.detach()) == pytest.approx(stats["bce"] + stats["entropy"] + stats["scale"],
                                                                rel=1e-5)
