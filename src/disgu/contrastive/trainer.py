@@ -187,7 +187,8 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     summary = {"steps": cfg.steps, "mean_of_last_100_steps": last, "broken_pairs": counters["broken_pairs"],
                "pairs": counters["pairs"], "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
                "skipped_steps": counters["skipped_steps"],
-               "nonfinite_steps": counters.get("nonfinite_steps", 0), "directions": navigator.active.tolist(), "pruning": pruned,
+               "nonfinite_steps": counters.get("nonfinite_steps", 0), "directions": navigator.active.tolist(),
+               "pruning": pruned,
                "train_seconds_this_session": time.perf_counter() - t0}
     if is_main():
         save_encoder(out_dir / "encoder.pt", encoder)

@@ -263,6 +263,7 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
         "discovery_broken_fraction": disc.get("broken_fraction"),
         "contrastive": con.get("mean_of_last_100_steps"),
         "contrastive_broken_fraction": con.get("broken_fraction"),
+        "nonfinite_steps": {"discovery": disc.get("nonfinite_steps"), "contrastive": con.get("nonfinite_steps")},
         "per_direction": {
             "distinct_top_code_dims": len(dims_used),
             "mean_exclusivity": float(np.mean([r["exclusivity"] for r in ranked])),
