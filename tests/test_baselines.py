@@ -19,15 +19,6 @@ from disgu.data import load_dataset
 from disgu.errors import UserError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These nets are tiny: one thread avoids oversubscribing the 2 shared cores (10x slower steps)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _square_images(sizes=(4, 4), res: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """A full grid: a bright 4x4 square at (row, column) set by two factors, on a dim background."""
     rows, cols = np.meshgrid(np.arange(sizes[0]), np.arange(sizes[1]), indexing="ij")
@@ -225,7 +216,6 @@ def test_cli_beta_vae_writes_metrics(tmp_path, tiny_npz):
     again = _run(["beta-vae", "--dataset", str(tiny_npz), "--out", str(out), "--steps", "3", "--device", "cpu",
                   "--batch-size", "8", "--metric-samples", "40"])
     assert again.exit_code == 0 and "already holds the scores of step 3" in again.output, again.output
-
 
 
 @pytest.mark.parametrize("encoder,dim", [("beta-vae", 10), ("contrastive", 64)])

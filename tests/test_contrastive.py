@@ -21,27 +21,6 @@ from disgu.contrastive.losses import flipped_negative_targets
 from disgu.contrastive.trainer import contrastive_step
 from disgu.discovery import FrozenGlow, LatentSource, Navigator
 from disgu.errors import UserError
-from disgu.models import Glow, GlowConfig
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and much faster when other jobs share the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_glow() -> Glow:
-    torch.manual_seed(0)
-    glow = Glow(GlowConfig(resolution=16, n_levels=2, n_steps=2, hidden=16))
-    glow.initialize(torch.rand(16, 3, 16, 16) - 0.5)
-    with torch.no_grad():
-        for p in glow.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    return glow.eval()
 
 
 def _bce(logit: float, target: float) -> float:

@@ -10,29 +10,6 @@ from disgu.discovery import DiscoveryConfig, FrozenGlow, LatentSource, Navigator
 from disgu.discovery.shifts import sample_other_directions, sample_shifts
 from disgu.discovery.trainer import _loss, _pair_batch, build_navigator, load_navigator, train_discovery
 from disgu.errors import UserError
-from disgu.models import Glow, GlowConfig
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and much faster when other jobs share the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def tiny_glow() -> Glow:
-    torch.manual_seed(0)
-    glow = Glow(GlowConfig(resolution=16, n_levels=2, n_steps=2, hidden=16))
-    x = torch.rand(16, 3, 16, 16) - 0.5
-    glow.initialize(x)
-    # Move the couplings off their zero init so the reverse pass is not the identity flow.
-    with torch.no_grad():
-        for p in glow.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    return glow.eval()
 
 
 def _orthonormality_error(m: torch.Tensor) -> float:

@@ -22,14 +22,6 @@ from disgu.models.glow import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not fight the other jobs on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 def _real_images(n: int, resolution: int) -> np.ndarray:
     """Real images when a real dataset is available (sklearn digits), else a structured synthetic scene."""
     try:

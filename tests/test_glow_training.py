@@ -21,14 +21,6 @@ from disgu.models import GlowConfig, load_glow
 from disgu.training import GlowTrainConfig, train_glow
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and do not fight the other jobs on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 def _npz_dataset(path: Path, n: int = 96, res: int = 8) -> str:
     """A small structured bring-your-own dataset (gradients and blobs), uint8 NHWC."""
     rng = np.random.default_rng(0)

@@ -14,17 +14,6 @@ from disgu.pipeline.config import RunConfig, apply_overrides, make_config
 from disgu.pipeline.stages import STAGES, done_marker
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster, and much faster when other jobs share the 2 cores."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 HEADLINE = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "factor_vae", "beta_vae")
 
 
