@@ -279,10 +279,11 @@ class ProceduralShapes3D(GroundTruthDataset):
         return super().images(indices)
 
     def _read(self, idx: np.ndarray) -> np.ndarray:
-        return self._compose(self.factors(idx), native=True)
+        # Reached only for resolutions that do not divide 64, where _buffers() holds the native ones.
+        return self._compose(self.factors(idx))
 
-    def _compose(self, f: np.ndarray, native: bool = False) -> np.ndarray:
-        buf = self._buffers() if not native else load_coverage()
+    def _compose(self, f: np.ndarray) -> np.ndarray:
+        buf = self._buffers()
         h = buf.shape[3]
         out = np.empty((len(f), h, h, 3), dtype=np.uint8)
         colours = np.empty((min(len(f), 2048), 4, 3), dtype=np.float32)
