@@ -6,9 +6,12 @@ the standardised factors (the first F dims lean on one factor each; the rest are
 beta-VAE at disentanglement_lib's default sample sizes, then disentanglement_lib's own functions
 (if installed, `pip install -e .[parity]` + `pip install --no-deps disentanglement-lib`) on the same
 codes and seed, and reports scores, deltas and speed-ups. `--deviation` also compares the hist
-estimator with the exact one on varied 10-dim codes. Run it under the shared lock:
+estimator with the exact one on varied 10-dim codes. Run it in a heavy-job slot (one thread); the
+two parts can run side by side as two one-thread processes, then print one table:
 
-    flock /tmp/disgu-heavy.lock python benchmarks/bench_metrics.py --out bench_metrics.json
+    /work/notes/heavy python benchmarks/bench_metrics.py --part disgu --n-jobs 1 --out disgu.json
+    /work/notes/heavy python benchmarks/bench_metrics.py --part dlib --out dlib.json
+    python benchmarks/bench_metrics.py --table disgu.json dlib.json
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def bench_dims(dims: int, factors: np.ndarray, args, log) -> dict:
     codes = make_codes("mixed", factors, dims)
     row: dict = {"dims": dims, "disgu": {}, "dlib": {}}
     src = M.as_source(codes, factors)
-    jobs = [
+    jobs = [] if args.part == "dlib" else [
         ("mig", lambda: M.mig(src, random_state=args.seed)["mig"]),
         ("dci_exact", lambda: M.dci(src, random_state=args.seed, estimator="exact", n_jobs=args.n_jobs)),
         ("dci_hist", lambda: M.dci(src, random_state=args.seed, estimator="hist", n_jobs=args.n_jobs)),
@@ -79,7 +82,7 @@ def bench_dims(dims: int, factors: np.ndarray, args, log) -> dict:
             out = {k: out[k] for k in ("disentanglement", "completeness", "informativeness_test")}
         row["disgu"][name] = {"seconds": round(sec, 2), "score": out}
         log(f"disgu {dims}-dim {name}: {sec:.1f}s {out}")
-    if args.no_dlib:
+    if args.no_dlib or args.part == "disgu":
         return row
     from metrics_oracle import load_oracle
 
@@ -132,12 +135,58 @@ def jobs_scaling(factors: np.ndarray, args, log) -> list:
     return rows
 
 
+def print_table(paths) -> None:
+    """Markdown rows: wall time per metric, speed-up over disentanglement_lib, score deltas."""
+    runs: dict = {}
+    for path in paths:
+        with open(path) as fh:
+            for run in json.load(fh)["runs"]:
+                merged = runs.setdefault(run["dims"], {"disgu": {}, "dlib": {}})
+                merged["disgu"].update(run["disgu"])
+                merged["dlib"].update(run["dlib"])
+    keys = ("disentanglement", "completeness", "informativeness_test")
+    print("| codes | metric | disgu (s) | dlib (s) | speed-up | disgu score | dlib score | delta |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for dims, run in sorted(runs.items()):
+        ours, theirs = run["disgu"], run["dlib"]
+        total_ours, total_theirs = 0.0, 0.0
+        for name, their_name, label in (("mig", "mig", "MIG"), ("dci_exact", "dci", "DCI exact"),
+                                        ("dci_hist", "dci", "DCI hist"), ("factor_vae", "factor_vae", "FactorVAE"),
+                                        ("beta_vae", "beta_vae", "beta-VAE")):
+            if name not in ours:
+                continue
+            o, t = ours[name], theirs.get(their_name)
+            if name != "dci_hist":
+                total_ours += o["seconds"]
+                total_theirs += t["seconds"] if t else float("nan")
+            speed = f"{t['seconds'] / o['seconds']:.1f}x" if t else ""
+            t_sec = f"{t['seconds']:.1f}" if t else ""
+            if isinstance(o["score"], dict):
+                for i, key in enumerate(keys):
+                    their = t["score"][key] if t else None
+                    cells = [f"{dims}-dim", f"{label}: {key.replace('_test', ' (test)')}",
+                             f"{o['seconds']:.1f}" if i == 0 else "", t_sec if i == 0 else "", speed if i == 0 else "",
+                             f"{o['score'][key]:.4f}", f"{their:.4f}" if t else "",
+                             f"{o['score'][key] - their:+.4f}" if t else ""]
+                    print("| " + " | ".join(cells) + " |")
+            else:
+                cells = [f"{dims}-dim", label, f"{o['seconds']:.1f}", t_sec, speed, f"{o['score']:.4f}",
+                         f"{t['score']:.4f}" if t else "", f"{o['score'] - t['score']:+.4f}" if t else ""]
+                print("| " + " | ".join(cells) + " |")
+        print(f"| {dims}-dim | all four headline metrics (exact DCI) | {total_ours:.1f} | {total_theirs:.1f} | "
+              f"{total_theirs / total_ours:.1f}x | | | |")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dims", type=int, nargs="+", default=[10, 64])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-jobs", type=int, default=2)
     p.add_argument("--no-dlib", action="store_true", help="Skip disentanglement_lib.")
+    p.add_argument("--part", choices=["all", "disgu", "dlib"], default="all",
+                   help="Time only disgu or only disentanglement_lib (two one-thread processes side by side).")
+    p.add_argument("--table", nargs="+", metavar="JSON",
+                   help="Print the BENCHMARKS.md table from result files (e.g. a disgu part and a dlib part).")
     p.add_argument("--skip-dlib-dci", type=int, nargs="*", default=[], help="Dims for which dlib's DCI is skipped.")
     p.add_argument("--skip-exact-dci", type=int, nargs="*", default=[], help="Dims for which exact DCI is skipped.")
     p.add_argument("--deviation", action="store_true", help="Also compare hist vs exact DCI on varied codes.")
@@ -156,6 +205,9 @@ def main(argv=None) -> None:
         with open(args.out, "w") as fh:
             json.dump(result, fh, indent=2, default=float)
 
+    if args.table:
+        print_table(args.table)
+        return
     factors = grid()
     if args.jobs_scaling:
         result["jobs_scaling"] = jobs_scaling(factors, args, log)

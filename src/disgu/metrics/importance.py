@@ -1,15 +1,21 @@
 """Per-factor gradient-boosted classifiers for DCI: importance matrix and accuracies.
 
-Two estimators, named for what they are:
-- "exact": sklearn `GradientBoostingClassifier()` with default settings, one per factor, exactly
-  the model disentanglement_lib fits. It is fitted on float32 features prepared once; with
-  `n_jobs > 1` factors are fitted in parallel threads (sklearn's tree builder releases the GIL),
-  largest number of classes first so the threads stay busy.
+Three estimators, named for what they are:
+- "exact" (default): the model disentanglement_lib fits, sklearn's `GradientBoostingClassifier()`
+  with default settings, one per factor, fitted by our own implementation
+  (`disgu.metrics.boosting.GradientBoostedTrees`): the same trees, leaf values and importances up to
+  float rounding, which only decides between exactly tied splits. 30-90x faster than sklearn
+  (BENCHMARKS.md, "Metrics").
+- "sklearn": sklearn's `GradientBoostingClassifier(random_state=seed)` itself, as slow as
+  disentanglement_lib; kept to check "exact" against.
 - "hist": sklearn `HistGradientBoostingClassifier` with the same shape of model (100 rounds,
   learning rate 0.1, depth 3, no early stopping, min 1 sample per leaf) on 255-bin histograms.
   It has no `feature_importances_`; importance is the total split gain per code dimension.
-  An approximation: 12-44x faster, but it moved DCI disentanglement by up to 0.048 from "exact"
-  on varied codes (BENCHMARKS.md), beyond the 0.02 tolerance, so it is never the default.
+  An approximation: it moved DCI disentanglement by up to 0.048 from the exact model on varied
+  codes (BENCHMARKS.md), beyond the 0.02 tolerance, so it is never the default.
+
+Each fit sees float32 features prepared once; with `n_jobs > 1` factors are fitted in parallel
+threads (all three release the GIL while fitting), largest number of classes first.
 """
 
 from __future__ import annotations
@@ -18,10 +24,18 @@ import numpy as np
 
 from disgu.metrics.sampling import MetricInputError, one_thread
 
-ESTIMATORS = ("exact", "hist")
+ESTIMATORS = ("exact", "sklearn", "hist")
 
 
 def _fit_exact(x_train, y_train, x_test, y_test, seed):
+    from disgu.metrics.boosting import GradientBoostedTrees
+
+    model = GradientBoostedTrees(random_state=seed).fit(x_train, y_train)
+    importance = np.abs(model.feature_importances_)
+    return importance, np.mean(model.predict(x_train) == y_train), np.mean(model.predict(x_test) == y_test)
+
+
+def _fit_sklearn(x_train, y_train, x_test, y_test, seed):
     from sklearn.ensemble import GradientBoostingClassifier
 
     model = GradientBoostingClassifier(random_state=seed)
@@ -58,7 +72,7 @@ def gbt_importance(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     """
     if estimator not in ESTIMATORS:
         raise MetricInputError(f"DCI estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    fit = _fit_exact if estimator == "exact" else _fit_hist
+    fit = {"exact": _fit_exact, "sklearn": _fit_sklearn, "hist": _fit_hist}[estimator]
     xtr = np.ascontiguousarray(x_train, dtype=np.float32)
     xte = np.ascontiguousarray(x_test, dtype=np.float32)
     num_factors = y_train.shape[1]
