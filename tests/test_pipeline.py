@@ -9,9 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from disgu.cli import cli
+from disgu.data import load_dataset
+from disgu.data.base import GroundTruthDataset
 from disgu.errors import UserError
 from disgu.pipeline.config import RunConfig, apply_overrides, make_config
-from disgu.pipeline.stages import STAGES, done_marker
+from disgu.pipeline.stages import STAGES, done_marker, label_directions
 
 
 HEADLINE = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "factor_vae", "beta_vae")
@@ -68,6 +70,7 @@ def test_end_to_end_writes_every_stage_and_metrics(tiny_run):
     assert all(ranked[i]["score"] >= ranked[i + 1]["score"] for i in range(3))
     for r in ranked:
         assert (out / "traversals" / r["png"]).is_file() and (out / "traversals" / r["gif"]).is_file()
+        assert r["factor"] in load_dataset("shapes3d").factor_names and 0.0 <= r["factor_nmi"] <= 1.0
     src = json.loads((out / "glow" / "source.json").read_text())
     assert src["kind"] == "trained"
 
@@ -189,3 +192,30 @@ def test_disgu_estimator_fit_transform(tiny_run, tmp_path):
     assert not (tmp_path / "fit" / "metrics.json").exists()  # fit trains; evaluation is `disgu run`'s job
     with pytest.raises(UserError):
         DisGU().transform(images)
+
+
+class _PixelFactors(GroundTruthDataset):
+    """A 4 x 3 grid whose image stores factor 'b' in pixel (0, 0) and nothing else."""
+
+    def __init__(self):
+        super().__init__(("a", "b"), (4, 3), None, (4, 4, 1))
+
+    def _read(self, idx):
+        out = np.zeros((len(idx), 4, 4, 1), dtype=np.uint8)
+        out[:, 0, 0, 0] = 80 * self.factors(idx)[:, 1]
+        return out
+
+
+class _PixelEncoder:
+    """Code dim 0 reads pixel (0, 0); dim 1 is noise."""
+
+    def encode_images(self, images):
+        rng = np.random.RandomState(0)
+        return np.stack([images[:, 0, 0, 0].astype(float), rng.randn(len(images))], axis=1)
+
+
+def test_directions_are_labelled_with_the_factor_their_code_dim_carries():
+    ranked = [{"direction": 0, "code_dim": 0}, {"direction": 1, "code_dim": 1}]
+    label_directions(ranked, _PixelFactors(), _PixelEncoder(), 600, seed=0)
+    assert ranked[0]["factor"] == "b" and ranked[0]["factor_nmi"] > 0.99
+    assert ranked[1]["factor_nmi"] < 0.05

@@ -229,11 +229,13 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     np.save(ctx.run_dir / "evaluation" / "direction_effects.npy", effects)
     ranked = rank_directions(effects, navigator.active.tolist())
     dims_used = sorted({r["code_dim"] for r in ranked})
+    dataset = ctx.dataset
+    if isinstance(dataset, GroundTruthDataset):
+        label_directions(ranked, dataset, encoder, e.mig_train, e.seed + 2)
     per_direction = {"ranked": ranked, "distinct_top_code_dims": len(dims_used), "n_directions": len(ranked),
                      "shift": e.direction_shift, "samples": e.direction_samples}
     write_json(ctx.run_dir / "evaluation" / "per_direction.json", per_direction)
 
-    dataset = ctx.dataset
     result: dict[str, Any] = {}
     if isinstance(dataset, GroundTruthDataset):
         from disgu.metrics import evaluate_representation
@@ -274,6 +276,26 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     })
     write_json(ctx.run_dir / "metrics.json", result)
     return {k: result.get(k) for k in ("mig", "dci_disentanglement", "factor_vae", "beta_vae")}
+
+
+def label_directions(ranked: list[dict[str, Any]], dataset, encoder, n: int, seed: int) -> None:
+    """Name the factor each direction moves: the factor its top code dim carries most information about.
+
+    Information is MIG's: the dim discretised into 20 bins, mutual information with each factor
+    over `n` dataset images, divided by the factor's entropy (`factor_nmi`, 0..1). A direction
+    whose top dim carries little about any factor (nmi near 0) moves something the factors do
+    not describe, or nothing the encoder learned to read.
+    """
+    from disgu.metrics.mig import factor_entropies, histogram_discretize, mutual_info_matrix
+
+    rng = np.random.RandomState(seed)
+    factors = dataset.sample_factors(n, rng)
+    codes = encoder.encode_images(dataset.images(dataset.index_of(factors)))
+    nmi = mutual_info_matrix(histogram_discretize(codes), factors) / np.maximum(factor_entropies(factors), 1e-12)
+    for row in ranked:
+        j = int(np.argmax(nmi[row["code_dim"]]))
+        row["factor"] = dataset.factor_names[j]
+        row["factor_nmi"] = float(nmi[row["code_dim"], j])
 
 
 def _standardised_factor_vae(dataset, encoder, e) -> float:
@@ -330,8 +352,14 @@ def stage_traversal(ctx: RunContext) -> dict[str, Any]:
     glow, navigator, levels, encoder = load_trained(ctx.run_dir, ctx.device)
     effects_path = ctx.run_dir / "evaluation" / "direction_effects.npy"
     effects = np.load(effects_path) if effects_path.is_file() else None
+    labels_path = ctx.run_dir / "evaluation" / "per_direction.json"
+    labels = None
+    if effects is not None and labels_path.is_file():
+        labels = {r["direction"]: {k: r[k] for k in ("factor", "factor_nmi") if k in r}
+                  for r in json.loads(labels_path.read_text())["ranked"]}
     ranked = write_traversals(ctx.frozen(glow, levels), navigator, encoder, ctx.run_dir / "traversals",
-                              ctx.cfg.traversal, ctx.cfg.seed + 13, ctx.cfg.contrastive.temperature, effects)
+                              ctx.cfg.traversal, ctx.cfg.seed + 13, ctx.cfg.contrastive.temperature, effects,
+                              labels=labels)
     return {"top": [r["direction"] for r in ranked[:8]]}
 
 

@@ -102,14 +102,20 @@ def traversal_images(frozen: FrozenGlow, direction: torch.Tensor, z: list[torch.
 
 
 def write_traversals(frozen: FrozenGlow, navigator: Navigator, encoder, out_dir: str | Path, cfg, seed: int,
-                     temperature: float, effects: np.ndarray | None = None, effect_samples: int = 32) -> list[dict]:
-    """Strip PNG + GIF per direction and index.json (ranked); returns the ranked list."""
+                     temperature: float, effects: np.ndarray | None = None, effect_samples: int = 32,
+                     labels: dict[int, dict[str, Any]] | None = None) -> list[dict]:
+    """Strip PNG + GIF per direction and index.json (ranked); returns the ranked list.
+
+    `labels`: per direction index, extra fields for index.json (the evaluation stage's factor names).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if effects is None:
         effects = direction_code_effects(frozen, navigator, encoder, effect_samples, cfg.shift_range, temperature,
                                          seed)
     ranked = rank_directions(effects, navigator.active.tolist())
+    for row in ranked:
+        row.update((labels or {}).get(row["direction"], {}))
     gen = torch.Generator().manual_seed(seed + 7)
     z = [(temperature * torch.randn(cfg.n_latents, *s, generator=gen)).to(frozen.device) for s in frozen.shapes]
     shifts = np.linspace(-cfg.shift_range, cfg.shift_range, cfg.n_shifts).tolist()
