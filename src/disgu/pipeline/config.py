@@ -127,7 +127,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "discovery": {"n_directions": 16, "nav_lr": 1e-3, "shift_range": 3.0, "batch_size": 16, "steps": 150,
                       "eval_every": 50, "eval_batches": 2, "checkpoint_every": 50, "log_every": 10},
         "contrastive": {"out_dim": 16, "batch_size": 8, "n_positives": 8, "n_negatives": 16, "shift_range": 3.0,
-                        "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 0.1, "steps": 120,
+                        "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 1.0, "steps": 120,
                         "checkpoint_every": 40, "log_every": 10},
         "evaluation": {"mig_train": 2000, "dci_train": 1000, "dci_test": 500, "factor_vae_variance": 1000,
                        "factor_vae_train": 200, "factor_vae_eval": 100, "beta_vae_train": 200, "beta_vae_eval": 100,
