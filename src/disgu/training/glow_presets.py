@@ -20,7 +20,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The best Glow 2 CPU cores train in about 30 minutes; the shipped weights resume it for hours.
     "cpu": {
         "model": {"resolution": 32, "n_levels": 3, "n_steps": 8, "hidden": 128, "n_bits": 5},
-        "steps": 6000, "batch_size": 32, "lr": 1e-3, "warmup_steps": 500,
+        "steps": 4500, "batch_size": 32, "lr": 1e-3, "warmup_steps": 500,
         "eval_every": 500, "sample_every": 500, "checkpoint_every": 250,
     },
     # The paper-scale model (Kingma & Dhariwal's 64x64 setting, narrower than their 512 x 32 x 4 CelebA-HQ) for a GPU.
