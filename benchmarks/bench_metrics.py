@@ -103,35 +103,42 @@ def bench_dims(dims: int, factors: np.ndarray, args, log) -> dict:
 
 
 def deviation(factors: np.ndarray, args, log) -> list:
+    """DCI of each estimator in --deviation-estimators on varied 10-dim codes ("dlib": disentanglement_lib)."""
     import disgu.metrics as M
 
     rows = []
     for kind in ("identity", "rotated", "random", "nonlinear", "mixed"):
         codes = make_codes(kind, factors, 10, seed=1)
         src = M.as_source(codes, factors)
-        t_exact, exact = timed(lambda: M.dci(src, random_state=args.seed, estimator="exact", n_jobs=args.n_jobs))
-        t_hist, hist = timed(lambda: M.dci(src, random_state=args.seed, estimator="hist", n_jobs=args.n_jobs))
-        r = {"codes": kind, "dims": 10, "exact_seconds": round(t_exact, 1), "hist_seconds": round(t_hist, 1)}
-        for key in ("disentanglement", "completeness", "informativeness_test"):
-            r[key] = {"exact": exact[key], "hist": hist[key], "delta": hist[key] - exact[key]}
+        r: dict = {"codes": kind, "dims": 10, "seconds": {}}
+        for est in args.deviation_estimators:
+            if est == "dlib":
+                from metrics_oracle import load_oracle
+
+                sec, out = timed(lambda: {k: float(v) for k, v in load_oracle()(codes, SIZES).dci(args.seed).items()})
+            else:
+                sec, out = timed(lambda: M.dci(src, random_state=args.seed, estimator=est, n_jobs=args.n_jobs))
+            r["seconds"][est] = round(sec, 1)
+            for key in ("disentanglement", "completeness", "informativeness_test"):
+                r.setdefault(key, {})[est] = out[key]
         rows.append(r)
-        log(f"deviation {kind}: " + json.dumps({k: (v if not isinstance(v, dict) else round(v['delta'], 4))
-                                                  for k, v in r.items()}))
+        log(f"deviation {kind}: " + json.dumps(r))
     return rows
 
 
 def jobs_scaling(factors: np.ndarray, args, log) -> list:
-    """Wall time of exact DCI on 10-dim codes with 1 and 2 threads, same samples, same machine state."""
+    """Wall time of DCI with 1 and 2 threads, same samples, same machine state (hold both CPU slots)."""
     import disgu.metrics as M
 
-    src = M.as_source(make_codes("mixed", factors, 10), factors)
     rows = []
-    for estimator in ("exact", "hist"):
-        for n_jobs in (1, 2):
-            sec, out = timed(lambda: M.dci(src, random_state=args.seed, estimator=estimator, n_jobs=n_jobs))
-            rows.append({"estimator": estimator, "n_jobs": n_jobs, "seconds": round(sec, 1),
-                         "disentanglement": out["disentanglement"]})
-            log(f"jobs scaling {estimator} n_jobs={n_jobs}: {sec:.1f}s D={out['disentanglement']:.4f}")
+    for dims in args.dims:
+        src = M.as_source(make_codes("mixed", factors, dims), factors)
+        for estimator in args.scaling_estimators:
+            for n_jobs in (1, 2):
+                sec, out = timed(lambda: M.dci(src, random_state=args.seed, estimator=estimator, n_jobs=n_jobs))
+                rows.append({"dims": dims, "estimator": estimator, "n_jobs": n_jobs, "seconds": round(sec, 1),
+                             "disentanglement": out["disentanglement"]})
+                log(f"jobs scaling {dims}-dim {estimator} n_jobs={n_jobs}: {sec:.1f}s D={out['disentanglement']:.4f}")
     return rows
 
 
@@ -183,14 +190,18 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-jobs", type=int, default=2)
     p.add_argument("--no-dlib", action="store_true", help="Skip disentanglement_lib.")
-    p.add_argument("--part", choices=["all", "disgu", "dlib"], default="all",
-                   help="Time only disgu or only disentanglement_lib (two one-thread processes side by side).")
+    p.add_argument("--part", choices=["all", "disgu", "dlib", "none"], default="all",
+                   help="Time only disgu or only disentanglement_lib (two one-thread processes side by side); "
+                   "none: only --deviation or --jobs-scaling.")
     p.add_argument("--table", nargs="+", metavar="JSON",
                    help="Print the BENCHMARKS.md table from result files (e.g. a disgu part and a dlib part).")
     p.add_argument("--skip-dlib-dci", type=int, nargs="*", default=[], help="Dims for which dlib's DCI is skipped.")
     p.add_argument("--skip-exact-dci", type=int, nargs="*", default=[], help="Dims for which exact DCI is skipped.")
-    p.add_argument("--deviation", action="store_true", help="Also compare hist vs exact DCI on varied codes.")
-    p.add_argument("--jobs-scaling", action="store_true", help="Only time DCI with 1 vs 2 threads (10-dim).")
+    p.add_argument("--deviation", action="store_true", help="Also compare DCI estimators on varied 10-dim codes.")
+    p.add_argument("--deviation-estimators", nargs="+", default=["exact", "hist"],
+                   help="Estimators for --deviation: exact, sklearn, hist, dlib (disentanglement_lib).")
+    p.add_argument("--jobs-scaling", action="store_true", help="Only time DCI with 1 vs 2 threads (--dims).")
+    p.add_argument("--scaling-estimators", nargs="+", default=["exact"], help="Estimators for --jobs-scaling.")
     p.add_argument("--out", default="bench_metrics.json")
     args = p.parse_args(argv)
 
@@ -213,7 +224,7 @@ def main(argv=None) -> None:
         result["jobs_scaling"] = jobs_scaling(factors, args, log)
         log("finished")
         return
-    for dims in args.dims:
+    for dims in args.dims if args.part != "none" else ():
         result["runs"].append(bench_dims(dims, factors, args, log))
         log(f"done {dims}")
     if args.deviation:

@@ -33,7 +33,7 @@ FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this count as equal when
 EPSILON = np.finfo(np.float64).eps  # sklearn: a node with impurity <= this is a leaf
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _negative_gradient(raw, y, multiclass, out):
     """-(d loss / d raw) at `raw`: one-hot(y) - softmax(raw), or y - expit(raw) for the binary loss."""
     n, kt = raw.shape
@@ -61,7 +61,7 @@ def _negative_gradient(raw, y, multiclass, out):
                 out[i, 0] = -(np.exp(r) - t)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _node_stats(node, neg_g, n_nodes):
     """Sample count, gradient sum and squared sum of each (tree, node) at one depth; node -1 = done."""
     n, kt = node.shape
@@ -83,7 +83,7 @@ def _node_stats(node, neg_g, n_nodes):
 # that numba leaves out the negative-index wraparound checks (about a third of the time).
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _best_root_splits(order, x_sorted, neg_g, total, rank):
     """Best (feature, threshold) of the root of every tree of a stage: all trees share the node.
 
@@ -132,7 +132,7 @@ def _best_root_splits(order, x_sorted, neg_g, total, rank):
     return best_feature.reshape(kt, 1), best_threshold.reshape(kt, 1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _best_splits(order, x_sorted, neg_g, node, count, total, rank):
     """Best (feature, threshold) of every (tree, node) at one depth below the root.
 
@@ -158,10 +158,13 @@ def _best_splits(order, x_sorted, neg_g, node, count, total, rank):
     for f in range(d):
         left_sum[:] = 0.0
         left_count[:] = 0.0
-        last_x[:] = np.inf  # no split before a node's first sample
+        x_before = -np.inf
         for p in range(n):
             row = np.uint64(order[f, p]) * kt_u
             x = np.float64(x_sorted[f, p])
+            # a node's previous sample is at most the previous sample overall: one check for all trees
+            gap = x > x_before + FEATURE_THRESHOLD
+            x_before = x
             for k in range(kt):
                 q = row + np.uint64(k)
                 m = node_flat[q]
@@ -170,7 +173,7 @@ def _best_splits(order, x_sorted, neg_g, node, count, total, rank):
                 j = np.uint64(k) * n_nodes_u + np.uint64(m)
                 s_left = left_sum[j]
                 c = left_count[j]
-                if x > last_x[j] + FEATURE_THRESHOLD:
+                if c > 0.0 and (gap or x > last_x[j] + FEATURE_THRESHOLD):
                     s_right = slot_total[j] - s_left
                     proxy = s_left * s_left / c + s_right * s_right / (slot_count[j] - c)
                     if proxy > best_proxy[j] or (
@@ -185,7 +188,7 @@ def _best_splits(order, x_sorted, neg_g, node, count, total, rank):
     return best_feature.reshape(kt, n_nodes), best_threshold.reshape(kt, n_nodes)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _descend(x, node, leaf, first_child, best_feature, best_threshold):
     """Move each sample of a split node to its child (x <= threshold: left); others leave the search."""
     n, kt = node.shape
@@ -203,7 +206,7 @@ def _descend(x, node, leaf, first_child, best_feature, best_threshold):
             leaf[i, k] = first_child + child
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pairwise_sum(a, start, stop):
     """numpy's float64 sum of a[start:stop] (pairwise, 8 accumulators), bit for bit."""
     n = stop - start
@@ -237,7 +240,7 @@ def _pairwise_sum(a, start, stop):
     return _pairwise_sum(a, start, start + half) + _pairwise_sum(a, start + half, stop)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _newton_leaves(leaf, neg_g, y, multiclass, n_classes, n_heap, learning_rate, raw):
     """Leaf values, one Newton step per leaf as sklearn's `_update_terminal_regions`; add them to raw.
 
@@ -282,7 +285,7 @@ def _newton_leaves(leaf, neg_g, y, multiclass, n_classes, n_heap, learning_rate,
     return value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _raw_predict(x, init, feature, threshold, value, learning_rate):
     """Raw scores of samples x: init plus learning_rate x the leaf value of every tree, stage by stage."""
     n = x.shape[0]
@@ -374,8 +377,9 @@ class GradientBoostedTrees:
                 if not splittable.all():
                     inside = node >= 0
                     node[inside & ~splittable[np.arange(kt)[None, :], np.where(inside, node, 0)]] = -1
-                # sklearn visits the features of each node in a random order and keeps the first best split
-                rank = np.argsort(rng.random_sample((kt, 2**level, d)), axis=-1).argsort(axis=-1)
+                # sklearn visits the features of each node in a random order and keeps the first best split:
+                # of equal splits, the feature with the lowest random rank wins
+                rank = rng.random_sample((kt, 2**level, d))
                 if level == 0:
                     best_feature, best_threshold = _best_root_splits(order, x_sorted, neg_g, total[:, 0],
                                                                      np.ascontiguousarray(rank[:, 0]))

@@ -1,7 +1,8 @@
 """DCI: disentanglement, completeness, informativeness (Eastwood & Williams 2018), as in disentanglement_lib.
 
-Per factor a gradient-boosted classifier predicts the factor from the codes; its feature
-importances form R (d x F). Disentanglement weighs each code dim's 1 - entropy (base F) of its
+Per factor a gradient-boosted classifier (the model of sklearn's default
+`GradientBoostingClassifier`, fitted by `disgu.metrics.boosting`) predicts the factor from the
+codes; its feature importances form R (d x F). Disentanglement weighs each code dim's 1 - entropy (base F) of its
 row by the dim's share of total importance; completeness does the same by column (base d);
 informativeness is the mean classification accuracy (train and test). A constant code dim gets
 zero importance: its row counts for nothing in disentanglement and it only dilutes completeness
@@ -69,9 +70,11 @@ def dci(codes, factors=None, *, num_train: int = 10_000, num_test: int = 5_000, 
         random_state: int | np.random.RandomState = 0) -> dict:
     """DCI on train/test sets drawn as disentanglement_lib draws them (train first, then test).
 
-    `estimator`: "exact" (sklearn GradientBoostingClassifier, as disentanglement_lib) or "hist"
-    (histogram gradient boosting: much faster, but up to ~0.05 off; not for reported numbers). Returns {"disentanglement",
-    "completeness", "informativeness_train", "informativeness_test", ...}.
+    `estimator`: "exact" (disentanglement_lib's model, sklearn's default GradientBoostingClassifier,
+    fitted by disgu's own fast implementation), "sklearn" (that model fitted by sklearn itself: as
+    slow as disentanglement_lib, for checking) or "hist" (histogram gradient boosting: up to ~0.05
+    off; not for reported numbers). Returns {"disentanglement", "completeness",
+    "informativeness_train", "informativeness_test", ...}.
     """
     source = as_source(codes, factors)
     rs = as_random_state(random_state)
