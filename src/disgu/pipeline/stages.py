@@ -202,7 +202,7 @@ def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _metric_sizes(e) -> dict[str, dict[str, int]]:
+def metric_sizes(e) -> dict[str, dict[str, int]]:
     return {
         "mig": {"num_train": e.mig_train},
         "dci": {"num_train": e.dci_train, "num_test": e.dci_test},
@@ -243,7 +243,7 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
         bar = _metric_bar(ctx)
         t0 = time.perf_counter()
         scores = evaluate_representation(dataset, encoder.encode_images, metrics=e.metrics, seed=e.seed,
-                                         dci_estimator=e.dci_estimator, sizes=_metric_sizes(e),
+                                         dci_estimator=e.dci_estimator, sizes=metric_sizes(e),
                                          progress=bar)
         bar(None)
         details = scores.pop("details", {})
@@ -259,7 +259,7 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     con = json.loads((ctx.run_dir / "contrastive" / "summary.json").read_text())
     result.update({
         "dataset": ctx.cfg.dataset, "preset": ctx.cfg.preset, "seed": ctx.cfg.seed, "resolution": ctx.cfg.resolution,
-        "sample_sizes": _metric_sizes(e),
+        "sample_sizes": metric_sizes(e),
         "reconstructor_accuracy": (disc.get("heldout") or {}).get("accuracy"),
         "reconstructor_chance": 1.0 / ctx.cfg.discovery.n_directions,
         "discovery_broken_fraction": disc.get("broken_fraction"),
@@ -315,7 +315,7 @@ def _standardised_factor_vae(dataset, encoder, e) -> float:
         return encoder.encode_images(images) * scale
 
     out = evaluate_representation(dataset, standardised, metrics="factor_vae", seed=e.seed,
-                                  sizes={"factor_vae": _metric_sizes(e)["factor_vae"]})
+                                  sizes={"factor_vae": metric_sizes(e)["factor_vae"]})
     return float(out["factor_vae"])
 
 

@@ -1,0 +1,93 @@
+"""Dis-GU `cpu` runs against the same-budget beta-VAE and the untrained-encoder floor, on equal terms.
+
+Issue 5's yardstick: every representation is scored by the same code with the same metric sample
+sizes (the `cpu` preset's `evaluation` section: MIG and DCI at disentanglement_lib's sizes,
+FactorVAE and beta-VAE reduced), one JSON per run, then mean +- std over seeds (Table 1 layout).
+
+    python benchmarks/compare_cpu_preset.py --disgu runs/cpu3/s0 runs/cpu3/s1 runs/cpu3/s2 \
+        --beta-vae runs/bvae3/s0 runs/bvae3/s1 runs/bvae3/s2 --untrained-seeds 0 1 2 --out runs/compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from disgu.atomic import atomic_path, write_json
+from disgu.baselines.evaluate import representation_function
+from disgu.baselines.trainer import load_model_from_run
+from disgu.contrastive.encoder import ContrastiveEncoder
+from disgu.data import load_dataset
+from disgu.metrics import aggregate, evaluate_representation, format_markdown
+from disgu.pipeline.config import make_config
+from disgu.pipeline.stages import metric_sizes
+
+
+def _disgu(run: str):
+    from disgu import DisGU
+
+    model = DisGU.load(run)
+    times = json.loads((Path(run) / "stage_times.json").read_text())
+    train_s = sum(times[s]["wall_seconds"] for s in ("discovery", "contrastive") if s in times)
+    return model.transform, {"seed": model.config_.seed, "train_seconds": train_s}
+
+
+def _beta_vae(run: str):
+    vae, cfg, step = load_model_from_run(run)
+    return representation_function(vae.represent), {"seed": cfg.seed, "train_steps": step,
+                                                    "train_minutes_budget": cfg.minutes}
+
+
+def _untrained(seed: int, resolution: int):
+    torch.manual_seed(seed)
+    net = ContrastiveEncoder(3, resolution, 64).eval()
+    return net.encode_images, {"seed": seed, "train_steps": 0}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--disgu", nargs="*", default=[])
+    p.add_argument("--beta-vae", nargs="*", default=[])
+    p.add_argument("--untrained-seeds", nargs="*", type=int, default=[])
+    p.add_argument("--dataset", default="shapes3d")
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(1)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(a.dataset, resolution=a.resolution)
+    sizes = metric_sizes(make_config("cpu").evaluation)
+    jobs = ([("Dis-GU cpu", f"disgu-{Path(r).name}", lambda r=r: _disgu(r)) for r in a.disgu]
+            + [("beta-VAE same budget", f"beta-vae-{Path(r).name}", lambda r=r: _beta_vae(r)) for r in a.beta_vae]
+            + [("untrained encoder", f"untrained-s{s}", lambda s=s: _untrained(s, a.resolution))
+               for s in a.untrained_seeds])
+    results = []
+    for method, name, build in jobs:
+        path = out / f"{name}.json"
+        if path.is_file():
+            results.append(json.loads(path.read_text()))
+            continue
+        represent, about = build()
+        t0 = time.perf_counter()
+        scores = evaluate_representation(ds, represent, seed=0, sizes=sizes)
+        scores.pop("details", None)
+        record = {"dataset": a.dataset, "method": method, **about, **scores, "sizes": sizes,
+                  "eval_seconds": round(time.perf_counter() - t0, 1)}
+        write_json(path, record)
+        print(json.dumps({k: record.get(k) for k in ("method", "seed", "mig", "dci_disentanglement", "factor_vae",
+                                                      "beta_vae", "eval_seconds")}), flush=True)
+        results.append(record)
+    table = format_markdown(aggregate(results), digits=3)
+    with atomic_path(out / "table.md") as tmp:
+        Path(tmp).write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
