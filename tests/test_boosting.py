@@ -113,6 +113,16 @@ def test_dci_as_with_sklearn_model():
     np.testing.assert_allclose(ours["importance_matrix"], theirs["importance_matrix"], rtol=0, atol=1e-6)
 
 
+def test_dci_threads_give_the_same_result():
+    rs = np.random.RandomState(0)
+    factors = np.stack([rs.randint(k, size=2000) for k in (2, 3, 4)], 1).astype(float)
+    codes = np.tanh(factors @ rs.randn(3, 5)) + 0.3 * rs.randn(2000, 5)
+    one = M.dci(codes, factors, num_train=300, num_test=150, n_jobs=1)
+    two = M.dci(codes, factors, num_train=300, num_test=150, n_jobs=2)
+    assert one["importance_matrix"] == two["importance_matrix"]
+    assert one["informativeness_test_per_factor"] == two["informativeness_test_per_factor"]
+
+
 def test_no_usable_feature_gives_the_prior_and_zero_importance():
     x = np.full((50, 3), 0.25)
     y = np.arange(50) % 4

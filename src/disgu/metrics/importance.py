@@ -3,9 +3,9 @@
 Three estimators, named for what they are:
 - "exact" (default): the model disentanglement_lib fits, sklearn's `GradientBoostingClassifier()`
   with default settings, one per factor, fitted by our own implementation
-  (`disgu.metrics.boosting.GradientBoostedTrees`): the same trees, leaf values and importances up to
-  float rounding, which only decides between exactly tied splits. 30-90x faster than sklearn
-  (BENCHMARKS.md, "Metrics").
+  (`disgu.metrics.boosting.GradientBoostedTrees`): the same trees, leaf values and importances,
+  except where two splits are exactly equally good (sklearn and disgu then pick by their own
+  random orders). 18-26x faster than sklearn on one core (BENCHMARKS.md, "Metrics").
 - "sklearn": sklearn's `GradientBoostingClassifier(random_state=seed)` itself, as slow as
   disentanglement_lib; kept to check "exact" against.
 - "hist": sklearn `HistGradientBoostingClassifier` with the same shape of model (100 rounds,
