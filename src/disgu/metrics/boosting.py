@@ -31,6 +31,7 @@ from numba import njit
 
 FEATURE_THRESHOLD = 1e-7  # sklearn: values closer than this count as equal when looking for splits
 EPSILON = np.finfo(np.float64).eps  # sklearn: a node with impurity <= this is a leaf
+SCREEN = 1.0 - 1e-12  # a proxy computed with reciprocals is within a few ulp of the exact one
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -98,26 +99,30 @@ def _best_root_splits(order, x_sorted, neg_g, total, rank):
     best_feature = np.full(kt, -1, dtype=np.int32)
     best_position = np.zeros(kt, dtype=np.int64)
     left_sum = np.zeros(kt)
-    proxy = np.empty(kt)
     g_flat = neg_g.ravel()
     kt_u = np.uint64(kt)
     for f in range(d):
         left_sum[:] = 0.0
         for p in range(n):
             if p > 0 and np.float64(x_sorted[f, p]) > np.float64(x_sorted[f, p - 1]) + FEATURE_THRESHOLD:
+                # screen with reciprocals (shared by all trees, a few ulp off), then compute the few
+                # candidates that may win with sklearn's divisions, so the comparisons are sklearn's
                 n_left, n_right = np.float64(p), np.float64(n - p)
-                improved = False
+                w_left, w_right = 1.0 / n_left, 1.0 / n_right
+                close = False
                 for k in range(kt):
                     s_left = left_sum[k]
                     s_right = total[k] - s_left
-                    proxy[k] = s_left * s_left / n_left + s_right * s_right / n_right
-                    improved |= proxy[k] >= best_proxy[k]
-                if improved:
+                    close |= s_left * s_left * w_left + s_right * s_right * w_right >= best_proxy[k] * SCREEN
+                if close:
                     for k in range(kt):
-                        if proxy[k] > best_proxy[k] or (
-                            proxy[k] == best_proxy[k] and rank[k, f] < rank[k, best_feature[k]]
+                        s_left = left_sum[k]
+                        s_right = total[k] - s_left
+                        proxy = s_left * s_left / n_left + s_right * s_right / n_right
+                        if proxy > best_proxy[k] or (
+                            proxy == best_proxy[k] and rank[k, f] < rank[k, best_feature[k]]
                         ):
-                            best_proxy[k] = proxy[k]
+                            best_proxy[k] = proxy
                             best_feature[k] = f
                             best_position[k] = p
             row = np.uint64(order[f, p]) * kt_u
