@@ -19,9 +19,12 @@ tree node. This module fits the same model with the same rules, organised for sp
 - feature importances as sklearn's: per tree the count-weighted impurity decrease of its splits
   over the number of samples, averaged over the trees that split at all, then normalised.
 
-Differences from sklearn are float rounding only (sums are float64 in another order), which
-matters only where two candidate splits are exactly as good: sklearn visits features in a
-random order and keeps the first best, this module keeps the lowest feature index.
+Sums follow sklearn's order where that is cheap (root sums in sample order, running sums in sorted
+order, numpy's pairwise means for the leaf values), so raw scores stay bit-identical to sklearn's
+while the trees agree. They can differ only where two splits are exactly as good: sklearn keeps
+the first in a random order of features, this module the first in its own seeded random order,
+and below the root a node's gradient total can round differently (sklearn sums it in an order
+that depends on its random feature order).
 """
 
 from __future__ import annotations
