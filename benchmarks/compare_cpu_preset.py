@@ -36,6 +36,15 @@ def _disgu(run: str):
     return model.transform, {"seed": model.config_.seed, "train_seconds": train_s}
 
 
+def _pipeline_scores(run: str, sizes: dict) -> dict | None:
+    """The run's own metrics.json when its evaluation stage used the same sample sizes (no need to redo it)."""
+    path = Path(run) / "metrics.json"
+    if not path.is_file():
+        return None
+    m = json.loads(path.read_text())
+    return m if m.get("sample_sizes") == sizes and m.get("seed") is not None else None
+
+
 def _beta_vae(run: str):
     vae, cfg, step = load_model_from_run(run)
     return representation_function(vae.represent), {"seed": cfg.seed, "train_steps": step,
@@ -63,19 +72,22 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(a.dataset, resolution=a.resolution)
     sizes = metric_sizes(make_config("cpu").evaluation)
-    jobs = ([("Dis-GU cpu", f"disgu-{Path(r).name}", lambda r=r: _disgu(r)) for r in a.disgu]
-            + [("beta-VAE same budget", f"beta-vae-{Path(r).name}", lambda r=r: _beta_vae(r)) for r in a.beta_vae]
-            + [("untrained encoder", f"untrained-s{s}", lambda s=s: _untrained(s, a.resolution))
+    jobs = ([("Dis-GU cpu", f"disgu-{Path(r).name}", lambda r=r: _disgu(r), r) for r in a.disgu]
+            + [("beta-VAE same budget", f"beta-vae-{Path(r).name}", lambda r=r: _beta_vae(r), None)
+               for r in a.beta_vae]
+            + [("untrained encoder", f"untrained-s{s}", lambda s=s: _untrained(s, a.resolution), None)
                for s in a.untrained_seeds])
     results = []
-    for method, name, build in jobs:
+    for method, name, build, pipeline_run in jobs:
         path = out / f"{name}.json"
         if path.is_file():
             results.append(json.loads(path.read_text()))
             continue
         represent, about = build()
         t0 = time.perf_counter()
-        scores = evaluate_representation(ds, represent, seed=0, sizes=sizes)
+        scores = _pipeline_scores(pipeline_run, sizes) if pipeline_run else None
+        if scores is None:
+            scores = evaluate_representation(ds, represent, seed=0, sizes=sizes)
         scores.pop("details", None)
         record = {"dataset": a.dataset, "method": method, **about, **scores, "sizes": sizes,
                   "eval_seconds": round(time.perf_counter() - t0, 1)}
