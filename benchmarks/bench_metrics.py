@@ -182,6 +182,27 @@ def print_table(paths) -> None:
                 print("| " + " | ".join(cells) + " |")
         print(f"| {dims}-dim | all four headline metrics (exact DCI) | {total_ours:.1f} | {total_theirs:.1f} | "
               f"{total_theirs / total_ours:.1f}x | | | |")
+    for path in paths:
+        with open(path) as fh:
+            rows = json.load(fh).get("deviation", [])
+        if not rows:
+            continue
+        names = list(rows[0]["seconds"])
+        ref = "dlib" if "dlib" in names else names[0]
+        others = [n for n in names if n != ref]
+        head = ["codes (10-dim)"]
+        for key in ("D", "C", "I"):
+            head += [f"{key} {ref}"] + [f"{key} {o} (delta)" for o in others]
+        head += [f"{n} s" for n in names]
+        print("\n| " + " | ".join(head) + " |")
+        print("| " + " | ".join("---" for _ in head) + " |")
+        for r in rows:
+            cells = [r["codes"]]
+            for key in keys:
+                cells.append(f"{r[key][ref]:.4f}")
+                cells += [f"{r[key][o]:.4f} ({r[key][o] - r[key][ref]:+.4f})" for o in others]
+            cells += [f"{r['seconds'][n]:.1f}" for n in names]
+            print("| " + " | ".join(cells) + " |")
 
 
 def main(argv=None) -> None:
