@@ -115,9 +115,9 @@ def deviation(factors: np.ndarray, args, log) -> list:
             if est == "dlib":
                 from metrics_oracle import load_oracle
 
-                sec, out = timed(lambda: {k: float(v) for k, v in load_oracle()(codes, SIZES).dci(args.seed).items()})
+                sec, out = timed(lambda c=codes: {k: float(v) for k, v in load_oracle()(c, SIZES).dci(args.seed).items()})
             else:
-                sec, out = timed(lambda: M.dci(src, random_state=args.seed, estimator=est, n_jobs=args.n_jobs))
+                sec, out = timed(lambda s=src, e=est: M.dci(s, random_state=args.seed, estimator=e, n_jobs=args.n_jobs))
             r["seconds"][est] = round(sec, 1)
             for key in ("disentanglement", "completeness", "informativeness_test"):
                 r.setdefault(key, {})[est] = out[key]
@@ -135,7 +135,8 @@ def jobs_scaling(factors: np.ndarray, args, log) -> list:
         src = M.as_source(make_codes("mixed", factors, dims), factors)
         for estimator in args.scaling_estimators:
             for n_jobs in (1, 2):
-                sec, out = timed(lambda: M.dci(src, random_state=args.seed, estimator=estimator, n_jobs=n_jobs))
+                sec, out = timed(lambda s=src, e=estimator, j=n_jobs: M.dci(s, random_state=args.seed, estimator=e,
+                                                                            n_jobs=j))
                 rows.append({"dims": dims, "estimator": estimator, "n_jobs": n_jobs, "seconds": round(sec, 1),
                              "disentanglement": out["disentanglement"]})
                 log(f"jobs scaling {dims}-dim {estimator} n_jobs={n_jobs}: {sec:.1f}s D={out['disentanglement']:.4f}")

@@ -46,8 +46,7 @@ def _negative_gradient(raw, y, multiclass, out):
         for i in range(n):
             top = raw[i, 0]
             for k in range(1, kt):
-                if top < raw[i, k]:
-                    top = raw[i, k]
+                top = max(top, raw[i, k])
             total = 0.0
             for k in range(kt):
                 p[k] = np.exp(raw[i, k] - top)
@@ -339,7 +338,7 @@ class GradientBoostedTrees:
         self.max_depth = max_depth
         self.random_state = random_state
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> "GradientBoostedTrees":
+    def fit(self, x: np.ndarray, y: np.ndarray) -> GradientBoostedTrees:
         x = np.ascontiguousarray(x, dtype=np.float32)
         self.classes_, y_enc = np.unique(np.asarray(y), return_inverse=True)
         y_enc = y_enc.astype(np.int64)
