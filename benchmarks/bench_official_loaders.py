@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from official_fakes import SparseArray, dsprites_latents, shapes3d_labels, write_stored_npz  # noqa: E402
+from official_fakes import SparseArray, dsprites_latents, shapes3d_labels, write_stored_npz
 
 BATCH, BATCHES = 64, 60
 

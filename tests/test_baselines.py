@@ -10,7 +10,13 @@ import torch
 from click.testing import CliRunner
 
 from disgu.baselines.beta_vae import (
-    BetaVAE, ConvEncoder, DeconvDecoder, FactorVAE, conv_channels, gaussian_kl, shuffle_dims,
+    BetaVAE,
+    ConvEncoder,
+    DeconvDecoder,
+    FactorVAE,
+    conv_channels,
+    gaussian_kl,
+    shuffle_dims,
 )
 from disgu.baselines.evaluate import HEADLINE_KEYS
 from disgu.baselines.trainer import BaselineConfig, load_model_from_run, train

@@ -15,7 +15,6 @@ from disgu.errors import UserError
 from disgu.pipeline.config import RunConfig, apply_overrides, make_config
 from disgu.pipeline.stages import STAGES, done_marker, label_directions
 
-
 HEADLINE = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "factor_vae", "beta_vae")
 
 

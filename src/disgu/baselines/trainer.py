@@ -25,7 +25,12 @@ import torch
 from disgu.atomic import atomic_path
 from disgu.baselines.beta_vae import BetaVAE, FactorVAE, build_model
 from disgu.checkpoint import (
-    capture_rng_state, checkpoint_name, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint,
+    capture_rng_state,
+    checkpoint_name,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
 )
 from disgu.data import ImageDataset, load_dataset
 from disgu.errors import UserError
@@ -89,7 +94,7 @@ class BaselineConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BaselineConfig":
+    def from_dict(cls, d: dict[str, Any]) -> BaselineConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -295,7 +300,7 @@ class StopRequest:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         import signal
         import threading
 

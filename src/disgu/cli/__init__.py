@@ -32,8 +32,8 @@ def _register() -> None:
     from disgu.cli.encode import encode
     from disgu.cli.metrics import metrics
     from disgu.cli.run import run
-    from disgu.cli.traverse import traverse
     from disgu.cli.train_glow import export_glow_command, sample_command, train_glow_command
+    from disgu.cli.traverse import traverse
 
     cli.add_command(data)
     cli.add_command(run)

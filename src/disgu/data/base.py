@@ -7,7 +7,7 @@ number; a dataset whose file is in another order supplies the permutation instea
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

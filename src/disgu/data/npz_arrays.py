@@ -13,14 +13,14 @@ import os
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
-from disgu.data.rows import FileRows
 from disgu.data.cache import cache_dir
+from disgu.data.rows import FileRows
 from disgu.errors import UserError
 
 # Compressed members up to this size are read into memory; larger ones are extracted to the cache.

@@ -15,8 +15,8 @@ import colorsys
 import numpy as np
 
 from disgu.atomic import atomic_path
-from disgu.data.cache import cache_dir
 from disgu.data.base import GroundTruthDataset
+from disgu.data.cache import cache_dir
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)

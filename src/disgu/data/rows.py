@@ -8,7 +8,7 @@ each run is read as one slice, and the rows are put back in the order asked (rep
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
