@@ -89,8 +89,9 @@ def main() -> None:
         if scores is None:
             scores = evaluate_representation(ds, represent, seed=0, sizes=sizes)
         scores.pop("details", None)
-        record = {"dataset": a.dataset, "method": method, **about, **scores, "sizes": sizes,
-                  "eval_seconds": round(time.perf_counter() - t0, 1)}
+        scores.pop("seed", None)  # "seed" below is the model's; every metric here uses seed 0
+        record = {"dataset": a.dataset, "method": method, **scores, **about, "metric_seed": 0,
+                  "sizes": sizes, "eval_seconds": round(time.perf_counter() - t0, 1)}
         write_json(path, record)
         print(json.dumps({k: record.get(k) for k in ("method", "seed", "mig", "dci_disentanglement", "factor_vae",
                                                       "beta_vae", "eval_seconds")}), flush=True)
