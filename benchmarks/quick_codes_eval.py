@@ -17,7 +17,7 @@ import torch
 from disgu import DisGU
 from disgu.data import load_dataset
 from disgu.metrics.dci import dci_from_samples
-from disgu.metrics.mig import factor_entropies, histogram_discretize, mig_from_samples, mutual_info_matrix
+from disgu.metrics.mig import mig_from_samples
 
 
 def main() -> None:
@@ -36,12 +36,13 @@ def main() -> None:
         return model.transform(ds.images(ds.index_of(f))), f
 
     codes, factors = draw(10_000)
-    nmi = mutual_info_matrix(histogram_discretize(codes), factors) / factor_entropies(factors)
+    mig = mig_from_samples(codes, factors)
+    nmi = np.array(mig["mutual_info"]) / np.array(mig["factor_entropy"])
     top = np.sort(nmi, 0)[::-1]
     codes_test, factors_test = draw(1000)
     d = dci_from_samples(codes[:2000], factors[:2000], codes_test, factors_test, estimator="hist")
     print(json.dumps({
-        "run": a.run, "mig": round(mig_from_samples(codes, factors)["mig"], 4),
+        "run": a.run, "mig": round(mig["mig"], 4),
         "dci_hist": round(d["disentanglement"], 4), "completeness": round(d["completeness"], 4),
         "informativeness": round(d["informativeness_test"], 4),
         "best_dim_nmi": np.round(top[0], 3).tolist(), "second_dim_nmi": np.round(top[1], 3).tolist(),
