@@ -1,0 +1,105 @@
+"""Do the discovered directions point where the factors lie in the Glow's latent space?
+
+For each factor, an "oracle" direction is the mean of f(x') - f(x) over image pairs that differ only in that
+factor (its first vs its last value; Glow's exact inverse, navigated levels only), as the Glow paper edits
+attributes. It uses the labels, so it is a diagnostic, never a method: it tells whether a factor is reachable
+by a linear shift at all, and whether discovery found it (max |cos| between the oracle and any discovered
+direction; the script prints the same for random orthonormal directions as the reference).
+
+    python benchmarks/oracle_directions.py RUN_DIR [RUN_DIR ...] [--pairs 256] [--strip out.png]
+
+`--strip` writes prior samples at T = 0.7 shifted along each oracle direction (rows: factor x shift), to
+see whether the shift moves that factor in the generator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from disgu.data import load_dataset
+from disgu.discovery.trainer import load_navigator
+from disgu.models import flatten_latents, images_to_input, input_to_images, load_glow
+
+
+def oracle_directions(glow, ds, levels, pairs: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Unit mean latent difference per factor over `pairs` pairs (first -> last value of the factor)."""
+    rs = np.random.RandomState(seed)
+    out = {}
+    for i, name in enumerate(ds.factor_names):
+        lo = ds.sample_factors(pairs, rs)
+        lo[:, i] = 0
+        hi = lo.copy()
+        hi[:, i] = ds.factor_sizes[i] - 1
+        with torch.no_grad():
+            e_lo = flatten_latents(glow.encode(images_to_input(ds.images(ds.index_of(lo)), glow.config.n_bits)), levels)
+            e_hi = flatten_latents(glow.encode(images_to_input(ds.images(ds.index_of(hi)), glow.config.n_bits)), levels)
+        mean = (e_hi - e_lo).mean(0)
+        out[name] = mean / mean.norm()
+        out[name + "_norm"] = mean.norm()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--dataset", default="shapes3d")
+    p.add_argument("--pairs", type=int, default=256)
+    p.add_argument("--strip", default=None)
+    a = p.parse_args()
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(1)
+    oracles = None
+    for run in a.runs:
+        run = Path(run)
+        glow, _ = load_glow(run / "glow" / "glow.safetensors")
+        glow.eval()
+        nav_path = run / "contrastive" / "navigator.pt"
+        if not nav_path.exists():
+            nav_path = run / "discovery" / "navigator.pt"
+        nav, levels = load_navigator(nav_path)
+        if oracles is None:
+            ds = load_dataset(a.dataset, resolution=glow.config.resolution)
+            oracles = oracle_directions(glow, ds, levels, a.pairs)
+            names = list(ds.factor_names)
+        dirs = nav.directions()
+        row = {"run": str(run), "navigator": nav_path.parent.name}
+        for name in names:
+            cos = (dirs @ oracles[name]).abs()
+            row[name] = [round(float(cos.max()), 3), int(cos.argmax())]
+        print(json.dumps(row))
+    # the reference: as many random orthonormal directions in the same space
+    q, _ = torch.linalg.qr(torch.randn(dirs.shape[1], dirs.shape[0], generator=torch.Generator().manual_seed(0)))
+    row = {"run": "random orthonormal directions (reference)"}
+    for name in names:
+        cos = (q.T @ oracles[name]).abs()
+        row[name] = [round(float(cos.max()), 3), int(cos.argmax())]
+    print(json.dumps(row))
+    print(json.dumps({"oracle_norms": {n: round(float(oracles[n + "_norm"]), 2) for n in names}}))
+    if a.strip:
+        from PIL import Image
+
+        g = torch.Generator().manual_seed(1)
+        z = [torch.randn(6, *s, generator=g) * 0.7 for s in glow.latent_shapes]
+        rows = []
+        for name in names:
+            for eps in (-3.0, 0.0, 3.0, 6.0):
+                shifted = flatten_latents(z, levels) + eps * oracles[name]
+                with torch.no_grad():
+                    x = glow.decode(_replace(z, shifted, levels, glow))
+                rows.append(np.concatenate(list(input_to_images(x, glow.config.n_bits)), 1))
+        Image.fromarray(np.concatenate(rows, 0)).save(a.strip)
+
+
+def _replace(z, flat, levels, glow):
+    from disgu.models import replace_levels, unflatten_latents
+
+    return replace_levels(z, levels, unflatten_latents(flat, glow.latent_shapes, levels))
+
+
+if __name__ == "__main__":
+    main()
