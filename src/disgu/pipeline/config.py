@@ -6,7 +6,7 @@ Presets:
 - `cpu`: the best 2 CPU cores can do in about 30 minutes past the Glow (32x32; shipped Glow).
   Deviations from the paper, each one a lever measured on CPU (issue 5, BENCHMARKS.md): 32 directions,
   navigator lr 1e-3, shifts within +-3, tau 0.1, entropy on softmax(v / 0.1) (the paper's weight 1),
-  2,000 discovery and 500 contrastive steps; MIG and DCI at disentanglement_lib's sample sizes,
+  contrastive lr 3e-4, 2,000 discovery and 500 contrastive steps; MIG and DCI at disentanglement_lib's sample sizes,
   FactorVAE and beta-VAE reduced.
 - `demo`: finishes all stages in under 10 minutes on 2 CPU cores, a tiny Glow trained on the
   spot when no weights are shipped (32x32, few steps), few directions and steps, small metric
@@ -116,7 +116,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "discovery": {"n_directions": 32, "nav_lr": 1e-3, "shift_range": 3.0, "steps": 2000, "eval_every": 250,
                       "checkpoint_every": 250},
         "contrastive": {"shift_range": 3.0, "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 1.0,
-                        "steps": 500, "checkpoint_every": 100, "log_every": 25},
+                        "lr": 3e-4, "steps": 500, "checkpoint_every": 100, "log_every": 25},
         "evaluation": {"mig_train": 10_000, "dci_train": 10_000, "dci_test": 5000, "factor_vae_variance": 5000,
                        "factor_vae_train": 1000, "factor_vae_eval": 500, "beta_vae_train": 1000,
                        "beta_vae_eval": 500},
