@@ -178,3 +178,44 @@ def test_pruning_keeps_distinct_directions_and_survives_save_load(tiny_glow, tmp
     save_navigator(tmp_path / "nav.pt", nav, DiscoveryConfig(n_directions=5), (1,))
     loaded, _ = load_navigator(tmp_path / "nav.pt")
     assert loaded.active.tolist() == [4, 1] and torch.allclose(loaded.matrix(), nav.matrix().detach())
+
+
+class _RandomImages:
+    """A stand-in dataset: fixed random 16x16 RGB images."""
+
+    def __init__(self, n: int = 64):
+        self._x = np.random.RandomState(0).randint(0, 256, size=(n, 16, 16, 3)).astype(np.uint8)
+
+    def __len__(self):
+        return len(self._x)
+
+    def images(self, idx):
+        return self._x[np.asarray(idx)]
+
+
+def test_pca_base_starts_at_the_principal_axes_of_the_encoded_images(tiny_glow):
+    from disgu.discovery.pca_base import principal_frame
+
+    data = _RandomImages()
+    frozen = FrozenGlow(tiny_glow, parse_levels("top", 2))
+    frame = principal_frame(frozen, data, 4, 40, seed=0)
+    assert frame.shape == (frozen.nav_dim, 4) and _orthonormality_error(frame) < 1e-5
+    assert torch.equal(frame, principal_frame(frozen, data, 4, 40, seed=0))  # deterministic, signs included
+    source = LatentSource(tiny_glow, "data", dataset=data)
+    idx = np.sort(np.random.default_rng(0).choice(len(data), 40, replace=False))
+    flat = frozen.navigated(source.encode_images(data.images(idx))).double()
+    flat -= flat.mean(0)
+    var = (flat @ frame.double()).var(0)
+    assert (var[:-1] >= var[1:] - 1e-9).all()  # ordered by explained variance
+    rand, _ = torch.linalg.qr(torch.randn(frozen.nav_dim, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+    assert var[0] > (flat @ rand).var(0).max()  # the first axis beats random ones
+
+    cfg = DiscoveryConfig(n_directions=4, navigator_base="pca", pca_images=40)
+    nav = build_navigator(cfg, frozen, seed=0, dataset=data)
+    assert torch.allclose(nav.matrix().detach(), frame, atol=1e-2)
+    with pytest.raises(UserError, match="pca needs the training images"):
+        build_navigator(cfg, frozen, seed=0)
+    with pytest.raises(UserError, match="more than 4 images"):
+        principal_frame(frozen, data, 4, 3, seed=0)
+    with pytest.raises(UserError, match="not orthonormal"):
+        Navigator(frozen.nav_dim, 4, "ortho", 2 * frame)

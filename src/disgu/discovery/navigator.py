@@ -7,8 +7,10 @@ Two parameterisations (LD's "ortho" and "proj"):
 - `proj`: M = (B + W) with each column rescaled to unit length (LD's normalised projection);
   columns need not be orthogonal.
 `keep_only` restricts the navigator to a subset of its directions (pruning redundant ones);
-the subset is a buffer, saved with the weights. The base frame B is the first b coordinate axes (`identity`, what LD starts from) or a
-seeded random orthonormal frame (`random`). The learned part starts at init_scale * randn,
+the subset is a buffer, saved with the weights. The base frame B is the first b coordinate axes
+(`identity`, what LD starts from), a seeded random orthonormal frame (`random`), or a given
+(a x b) orthonormal frame (the `pca` option builds one from data: `pca_base.principal_frame`).
+It is a buffer too, saved with the weights. The learned part starts at init_scale * randn,
 so the directions start at (almost) B and move only as training asks them to.
 """
 
@@ -20,19 +22,25 @@ from torch import Tensor, nn
 from disgu.errors import UserError
 
 
-def _base_frame(a: int, b: int, kind: str, generator: torch.Generator | None) -> Tensor:
+def _base_frame(a: int, b: int, kind: str | Tensor, generator: torch.Generator | None) -> Tensor:
+    if isinstance(kind, Tensor):
+        if tuple(kind.shape) != (a, b):
+            raise UserError(f"navigator base: expected an ({a}, {b}) frame, got {tuple(kind.shape)}")
+        if float((kind.T @ kind - torch.eye(b, dtype=kind.dtype)).abs().max()) > 1e-4:
+            raise UserError("navigator base: the given frame's columns are not orthonormal")
+        return kind.detach().float().clone()
     if kind == "identity":
         return torch.eye(a, b)
     if kind == "random":
         q, r = torch.linalg.qr(torch.randn(a, b, generator=generator, dtype=torch.float64))
         return (q * torch.sign(torch.diagonal(r))).float()
-    raise UserError(f"navigator base: expected 'identity' or 'random', got {kind!r}")
+    raise UserError(f"navigator base: expected 'identity', 'random' or an (a, b) frame, got {kind!r}")
 
 
 class Navigator(nn.Module):
     """Maps (direction index d, shift eps) to the latent shift eps * n_d (n_d = column d of M)."""
 
-    def __init__(self, latent_dim: int, n_directions: int, kind: str = "ortho", base: str = "identity",
+    def __init__(self, latent_dim: int, n_directions: int, kind: str = "ortho", base: str | Tensor = "identity",
                  init_scale: float = 1e-3, generator: torch.Generator | None = None):
         super().__init__()
         if n_directions < 1 or n_directions > latent_dim:

@@ -32,6 +32,7 @@ from disgu.discovery.loop import (
 from disgu.discovery.navigator import Navigator
 from disgu.discovery.reconstructor import build_reconstructor
 from disgu.discovery.shifts import LatentSource, sample_directions, sample_shifts
+from disgu.errors import UserError
 from disgu.models.glow import Glow
 
 
@@ -42,7 +43,8 @@ class DiscoveryConfig:
     n_directions: int = 64
     levels: str = "top"  # 'top', 'all', or comma-separated level indices
     navigator: str = "ortho"  # 'ortho' (orthonormal) or 'proj' (unit columns)
-    navigator_base: str = "identity"  # 'identity' (LD) or 'random'
+    navigator_base: str = "identity"  # 'identity' (LD), 'random', or 'pca' (principal axes of the images' latents)
+    pca_images: int = 4000  # images encoded for the 'pca' base
     init_scale: float = 1e-3
     reconstructor: str = "light"  # 'light' (CPU) or 'resnet18' (LD)
     shift_range: float = 6.0  # eps ~ U(-r, r)
@@ -61,9 +63,16 @@ class DiscoveryConfig:
     broken_limit: float = 1.5  # a decoded pixel beyond +-this (images lie in [-0.5, 0.5]) marks a broken pair
 
 
-def build_navigator(cfg: DiscoveryConfig, frozen: FrozenGlow, seed: int) -> Navigator:
+def build_navigator(cfg: DiscoveryConfig, frozen: FrozenGlow, seed: int, dataset=None) -> Navigator:
     g = torch.Generator().manual_seed(seed)
-    return Navigator(frozen.nav_dim, cfg.n_directions, cfg.navigator, cfg.navigator_base, cfg.init_scale, generator=g)
+    base = cfg.navigator_base
+    if base == "pca":
+        if dataset is None:
+            raise UserError("discovery.navigator_base=pca needs the training images (a dataset)")
+        from disgu.discovery.pca_base import principal_frame
+
+        base = principal_frame(frozen, dataset, cfg.n_directions, cfg.pca_images, seed)
+    return Navigator(frozen.nav_dim, cfg.n_directions, cfg.navigator, base, cfg.init_scale, generator=g)
 
 
 def _pair_batch(frozen: FrozenGlow, navigator: Navigator, source: LatentSource, cfg: DiscoveryConfig,
@@ -125,7 +134,7 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
     rank, size = world()
     frozen = FrozenGlow(glow, parse_levels(cfg.levels, len(glow.levels)), cfg.broken_limit)
     device = frozen.device
-    navigator = build_navigator(cfg, frozen, seed).to(device)
+    navigator = build_navigator(cfg, frozen, seed, dataset).to(device)
     initial_dirs = navigator.directions()
     torch.manual_seed(seed)
     reconstructor = build_reconstructor(cfg.reconstructor, frozen.channels, cfg.n_directions).to(device)
