@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from disgu.cli import cli
@@ -218,3 +219,15 @@ def test_directions_are_labelled_with_the_factor_their_code_dim_carries():
     label_directions(ranked, _PixelFactors(), _PixelEncoder(), 600, seed=0)
     assert ranked[0]["factor"] == "b" and ranked[0]["factor_nmi"] > 0.99
     assert ranked[1]["factor_nmi"] < 0.05
+
+
+def test_pca_base_discovery_stage_gets_the_images(tmp_path):
+    out = tmp_path / "pca"
+    result = CliRunner().invoke(cli, ["run", "--dataset", "shapes3d", "--preset", "tiny", "--seed", "0", "--out",
+                                      str(out), "--no-progress", "--device", "cpu", "--stages", "glow,discovery",
+                                      "--set", "discovery.navigator_base=pca", "--set", "discovery.pca_images=40"])
+    assert result.exit_code == 0, result.output + str(result.exception)
+    from disgu.discovery.trainer import load_navigator
+
+    nav, _ = load_navigator(out / "discovery" / "navigator.pt")
+    assert not torch.equal(nav.base, torch.eye(*nav.base.shape))  # the data frame, not the identity
