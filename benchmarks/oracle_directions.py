@@ -29,11 +29,11 @@ from disgu.discovery.trainer import load_navigator
 from disgu.models import flatten_latents, input_to_images, load_glow
 
 
-def oracle_directions(glow, ds, levels, pairs: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Unit mean latent difference per factor over `pairs` pairs (first -> last value of the factor)."""
+def oracle_directions(glow, ds, levels, pairs: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """(unit mean latent difference per factor over `pairs` pairs (first -> last value), its norm per factor)."""
     rs = np.random.RandomState(seed)
     source = LatentSource(glow, "data", dataset=ds)  # encodes at the quantisation bins' centres, as training saw them
-    out = {}
+    out, norms = {}, {}
     for i, name in enumerate(ds.factor_names):
         lo = ds.sample_factors(pairs, rs)
         lo[:, i] = 0
@@ -43,8 +43,17 @@ def oracle_directions(glow, ds, levels, pairs: int, seed: int = 0) -> dict[str, 
         e_hi = flatten_latents(source.encode_images(ds.images(ds.index_of(hi))), levels)
         mean = (e_hi - e_lo).mean(0)
         out[name] = mean / mean.norm()
-        out[name + "_norm"] = mean.norm()
-    return out
+        norms[name] = round(float(mean.norm()), 2)
+    return out, norms
+
+
+def alignment(label: str, directions: torch.Tensor, oracles: dict[str, torch.Tensor]) -> dict:
+    """Per factor: [max |cos| between its oracle and any row of `directions`, that row's index]."""
+    row = {"run": label}
+    for name, o in oracles.items():
+        cos = (directions @ o).abs()
+        row[name] = [round(float(cos.max()), 3), int(cos.argmax())]
+    return row
 
 
 def main() -> None:
@@ -67,36 +76,24 @@ def main() -> None:
         nav, levels = load_navigator(nav_path)
         if oracles is None:
             ds = load_dataset(a.dataset, resolution=glow.config.resolution)
-            oracles = oracle_directions(glow, ds, levels, a.pairs)
-            names = list(ds.factor_names)
+            oracles, norms = oracle_directions(glow, ds, levels, a.pairs)
         dirs = nav.directions()
-        row = {"run": str(run), "navigator": nav_path.parent.name}
-        for name in names:
-            cos = (dirs @ oracles[name]).abs()
-            row[name] = [round(float(cos.max()), 3), int(cos.argmax())]
-        print(json.dumps(row))
+        print(json.dumps({**alignment(str(run), dirs, oracles), "navigator": nav_path.parent.name}))
     # the reference: as many random orthonormal directions in the same space
     q, _ = torch.linalg.qr(torch.randn(dirs.shape[1], dirs.shape[0], generator=torch.Generator().manual_seed(0)))
-    row = {"run": "random orthonormal directions (reference)"}
-    for name in names:
-        cos = (q.T @ oracles[name]).abs()
-        row[name] = [round(float(cos.max()), 3), int(cos.argmax())]
-    print(json.dumps(row))
+    print(json.dumps(alignment("random orthonormal directions (reference)", q.T, oracles)))
     # and the `pca` start: the principal axes of 4,000 training images' latents, before any training
     frame = principal_frame(FrozenGlow(glow, levels), ds, dirs.shape[0], 4000, seed=0)
-    row = {"run": "principal axes of 4,000 images' latents (navigator_base=pca before training, seed 0)"}
-    for name in names:
-        cos = (frame.T @ oracles[name]).abs()
-        row[name] = [round(float(cos.max()), 3), int(cos.argmax())]
-    print(json.dumps(row))
-    print(json.dumps({"oracle_norms": {n: round(float(oracles[n + "_norm"]), 2) for n in names}}))
+    print(json.dumps(alignment("principal axes of 4,000 images' latents (navigator_base=pca start, seed 0)",
+                               frame.T, oracles)))
+    print(json.dumps({"oracle_norms": norms}))
     if a.strip:
         from PIL import Image
 
         g = torch.Generator().manual_seed(1)
         z = [torch.randn(6, *s, generator=g) * 0.7 for s in glow.latent_shapes]
         rows = []
-        for name in names:
+        for name in oracles:
             for eps in (-3.0, 0.0, 3.0, 6.0):
                 shifted = flatten_latents(z, levels) + eps * oracles[name]
                 with torch.no_grad():
