@@ -231,3 +231,21 @@ def test_pca_base_discovery_stage_gets_the_images(tmp_path):
 
     nav, _ = load_navigator(out / "discovery" / "navigator.pt")
     assert not torch.equal(nav.base, torch.eye(*nav.base.shape))  # the data frame, not the identity
+
+
+def test_a_run_dir_written_before_a_config_field_existed_still_resumes(tiny_run, tmp_path):
+    import shutil
+
+    out, args = tiny_run
+    copy = tmp_path / "older"
+    shutil.copytree(out, copy)
+    saved = json.loads((copy / "config.json").read_text())
+    del saved["discovery"]["pca_images"]  # as written before that field was added
+    (copy / "config.json").write_text(json.dumps(saved))
+    result = CliRunner().invoke(cli, [*args[:-4], str(copy), "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "stage contrastive: done already" in result.output
+    saved["discovery"]["no_such_field"] = 1  # a field this version does not know is still a difference
+    (copy / "config.json").write_text(json.dumps(saved))
+    result = CliRunner().invoke(cli, [*args[:-4], str(copy), "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 2 and "discovery.no_such_field" in result.output

@@ -29,13 +29,25 @@ def _check_same_config(run_dir: Path, cfg: RunConfig) -> None:
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    old = json.loads(path.read_text())
+    old = _with_new_fields(json.loads(path.read_text()))
     new = cfg.to_dict()
     old.pop("device", None), new.pop("device", None)  # resuming on another device is fine
     if old != new:
         diff = sorted(_diff_keys(old, new))
         raise UserError(f"--out {run_dir}: holds a run with a different configuration ({', '.join(diff[:6])} differ); "
                         f"rerun with the same options to resume, or choose a new --out")
+
+
+def _with_new_fields(old: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with the fields added since it was written at their defaults, so older run dirs resume.
+
+    New fields keep the old behaviour at their defaults; a saved field that no longer exists leaves the
+    config as saved (and the comparison then names it).
+    """
+    try:
+        return RunConfig.from_dict(old).to_dict()
+    except TypeError:
+        return old
 
 
 def _diff_keys(a: dict, b: dict, prefix: str = "") -> set[str]:
