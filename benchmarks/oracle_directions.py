@@ -26,21 +26,21 @@ from disgu.discovery.generator import FrozenGlow
 from disgu.discovery.pca_base import principal_frame
 from disgu.discovery.shifts import LatentSource
 from disgu.discovery.trainer import load_navigator
-from disgu.models import flatten_latents, input_to_images, load_glow
+from disgu.models import input_to_images, load_glow
 
 
-def oracle_directions(glow, ds, levels, pairs: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+def oracle_directions(frozen: FrozenGlow, ds, pairs: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """(unit mean latent difference per factor over `pairs` pairs (first -> last value), its norm per factor)."""
     rs = np.random.RandomState(seed)
-    source = LatentSource(glow, "data", dataset=ds)  # encodes at the quantisation bins' centres, as training saw them
+    source = LatentSource(frozen.glow, "data", dataset=ds)  # encodes at the quantisation bins' centres, as training saw them
     out, norms = {}, {}
     for i, name in enumerate(ds.factor_names):
         lo = ds.sample_factors(pairs, rs)
         lo[:, i] = 0
         hi = lo.copy()
         hi[:, i] = ds.factor_sizes[i] - 1
-        e_lo = flatten_latents(source.encode_images(ds.images(ds.index_of(lo))), levels)
-        e_hi = flatten_latents(source.encode_images(ds.images(ds.index_of(hi))), levels)
+        e_lo = frozen.navigated(source.encode_images(ds.images(ds.index_of(lo))))
+        e_hi = frozen.navigated(source.encode_images(ds.images(ds.index_of(hi))))
         mean = (e_hi - e_lo).mean(0)
         out[name] = mean / mean.norm()
         norms[name] = round(float(mean.norm()), 2)
@@ -68,22 +68,22 @@ def main() -> None:
     oracles = None
     for run in a.runs:
         run = Path(run)
-        glow, _ = load_glow(run / "glow" / "glow.safetensors")
-        glow.eval()
         nav_path = run / "contrastive" / "navigator.pt"
         if not nav_path.exists():
             nav_path = run / "discovery" / "navigator.pt"
         nav, levels = load_navigator(nav_path)
-        if oracles is None:
+        if oracles is None:  # the runs share one Glow (the shipped one): the first run's defines the oracles
+            glow, _ = load_glow(run / "glow" / "glow.safetensors")
+            frozen = FrozenGlow(glow, levels)
             ds = load_dataset(a.dataset, resolution=glow.config.resolution)
-            oracles, norms = oracle_directions(glow, ds, levels, a.pairs)
+            oracles, norms = oracle_directions(frozen, ds, a.pairs)
         dirs = nav.directions()
         print(json.dumps({**alignment(str(run), dirs, oracles), "navigator": nav_path.parent.name}))
     # the reference: as many random orthonormal directions in the same space
     q, _ = torch.linalg.qr(torch.randn(dirs.shape[1], dirs.shape[0], generator=torch.Generator().manual_seed(0)))
     print(json.dumps(alignment("random orthonormal directions (reference)", q.T, oracles)))
     # and the `pca` start: the principal axes of 4,000 training images' latents, before any training
-    frame = principal_frame(FrozenGlow(glow, levels), ds, dirs.shape[0], 4000, seed=0)
+    frame = principal_frame(frozen, ds, dirs.shape[0], 4000, seed=0)
     print(json.dumps(alignment("principal axes of 4,000 images' latents (navigator_base=pca start, seed 0)",
                                frame.T, oracles)))
     print(json.dumps({"oracle_norms": norms}))
@@ -95,17 +95,10 @@ def main() -> None:
         rows = []
         for name in oracles:
             for eps in (-3.0, 0.0, 3.0, 6.0):
-                shifted = flatten_latents(z, levels) + eps * oracles[name]
                 with torch.no_grad():
-                    x = glow.decode(_replace(z, shifted, levels, glow))
+                    x = frozen.decode_shifted(z, (eps * oracles[name]).expand(len(z[0]), -1))
                 rows.append(np.concatenate(list(input_to_images(x, glow.config.n_bits)), 1))
         Image.fromarray(np.concatenate(rows, 0)).save(a.strip)
-
-
-def _replace(z, flat, levels, glow):
-    from disgu.models import replace_levels, unflatten_latents
-
-    return replace_levels(z, levels, unflatten_latents(flat, glow.latent_shapes, levels))
 
 
 if __name__ == "__main__":
