@@ -66,10 +66,6 @@ class ContrastiveConfig:
     broken_limit: float = 1.5
 
 
-def _encode(encoder: ContrastiveEncoder, x: torch.Tensor) -> torch.Tensor:
-    return encoder(FrozenGlow.to_unit(x))
-
-
 def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: ContrastiveEncoder, source: LatentSource,
                      cfg: ContrastiveConfig, gen: torch.Generator) -> tuple[torch.Tensor | None, dict[str, float]]:
     """One step's loss (None when too few pairs survived the broken-decode guard) and its statistics."""
@@ -90,16 +86,28 @@ def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: Contrast
     with torch.set_grad_enabled(grad_nav):
         x_qp = frozen.decode_shifted(z_qp, navigator(dirs[:b_n], eps[:b_n]))
     broken = frozen.broken_mask(x_base) | frozen.broken_mask(torch.cat([x_qp.detach(), x_neg]))
+    shifted = torch.cat([x_qp, x_neg])
+    return pair_loss(encoder, FrozenGlow.to_unit(x_base), FrozenGlow.to_unit(shifted), broken, cfg, k)
+
+
+def pair_loss(encoder: ContrastiveEncoder, base: torch.Tensor, shifted: torch.Tensor, broken: torch.Tensor,
+              cfg: ContrastiveConfig, direction: int) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """The loss on decoded pairs, shared by the on-the-fly and the bank path so both train on the same loss.
+
+    base, shifted: (B + N + K, C, H, W) encoder inputs in [0, 1], rows ordered queries, positives,
+    negatives; shifted[:B + N] may carry gradients into the navigator. broken: (B + N + K,) pairs to drop.
+    """
+    b_n = cfg.batch_size + cfg.n_positives
     keep_q = ~broken[: cfg.batch_size]
     keep_p = ~broken[cfg.batch_size : b_n]
     keep_n = ~broken[b_n:]
-    stats = {"broken": float(broken.sum()), "pairs": float(len(broken)), "direction": float(k)}
+    stats = {"broken": float(broken.sum()), "pairs": float(len(broken)), "direction": float(direction)}
     if keep_q.sum() < 1 or keep_p.sum() < 1 or keep_n.sum() < 1:
         return None, stats
-    e_base_qp = _encode(encoder, x_base[:b_n])
-    v_qp = variation(_encode(encoder, x_qp), e_base_qp)
+    e_base_qp = encoder(base[:b_n])
+    v_qp = variation(encoder(shifted[:b_n]), e_base_qp)
     with torch.no_grad():
-        v_neg = variation(_encode(encoder, x_neg), _encode(encoder, x_base[b_n:]))
+        v_neg = variation(encoder(shifted[b_n:]), encoder(base[b_n:]))
     q = v_qp[: cfg.batch_size][keep_q]
     pos = v_qp[cfg.batch_size :][keep_p]
     neg = v_neg[keep_n]
