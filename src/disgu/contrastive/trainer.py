@@ -5,6 +5,9 @@ are latents shifted along random other directions (decoded and encoded without g
 rebuilt every step). The navigator starts from the discovery stage and is fine-tuned jointly
 (one Adam over navigator + encoder) unless frozen; when frozen, nothing is decoded with
 gradients. Pairs with a broken decode are dropped and counted.
+
+With `bank=True` (frozen navigator only) the pairs are decoded once into a bank (`bank.py`) and
+each step draws its B + N + K pairs from it; both paths compute the loss with `pair_loss`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import torch
 
 from disgu.atomic import write_json
+from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fingerprint, to_encoder_input
 from disgu.contrastive.encoder import ContrastiveEncoder, save_encoder
 from disgu.contrastive.losses import code_scale_loss, contrastive_bce_loss, entropy_loss, variation
 from disgu.discovery.generator import FrozenGlow
@@ -64,6 +68,23 @@ class ContrastiveConfig:
     checkpoint_every: int = 10_000
     log_every: int = 50
     broken_limit: float = 1.5
+    bank: bool = False  # train E on a bank of pairs decoded once (needs finetune_navigator=False); steps = E updates
+    bank_pairs_per_direction: int = 256  # pairs decoded per direction (at least batch_size + n_positives)
+    bank_fill_batch: int = 64  # pairs decoded per fill chunk (the unit of resuming a killed fill)
+
+
+def check_bank_config(cfg: ContrastiveConfig) -> None:
+    """Refuse bank settings that cannot work, before anything is decoded."""
+    if not cfg.bank:
+        return
+    if cfg.finetune_navigator:
+        raise UserError("contrastive.bank=true needs contrastive.finetune_navigator=false "
+                        "(the bank's pairs are decoded once, with the navigator as it is)")
+    if cfg.bank_pairs_per_direction < cfg.batch_size + cfg.n_positives:
+        raise UserError(f"contrastive.bank_pairs_per_direction: expected at least batch_size + n_positives "
+                        f"({cfg.batch_size + cfg.n_positives}), got {cfg.bank_pairs_per_direction}")
+    if cfg.bank_fill_batch < 1:
+        raise UserError(f"contrastive.bank_fill_batch: expected >= 1, got {cfg.bank_fill_batch}")
 
 
 def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: ContrastiveEncoder, source: LatentSource,
@@ -124,11 +145,39 @@ def pair_loss(encoder: ContrastiveEncoder, base: torch.Tensor, shifted: torch.Te
     return loss, stats
 
 
+def bank_step(bank: PairBank, encoder: ContrastiveEncoder, cfg: ContrastiveConfig, gen: torch.Generator
+              ) -> tuple[torch.Tensor | None, dict[str, float], torch.Tensor]:
+    """contrastive_step on pairs from the bank: (loss, stats, the slots drawn). B + N distinct pairs along one
+    direction k, K pairs along uniformly drawn other directions; no broken pairs (the fill replaced them)."""
+    device = next(encoder.parameters()).device
+    k = int(torch.randint(bank.n_directions, (1,), generator=gen))
+    slots = bank.batch_slots(k, cfg.batch_size + cfg.n_positives, cfg.n_negatives, gen)
+    base, shifted = bank.images(slots)
+    broken = torch.zeros(len(slots), dtype=torch.bool, device=device)
+    loss, stats = pair_loss(encoder, to_encoder_input(base, device), to_encoder_input(shifted, device), broken, cfg, k)
+    return loss, stats, slots
+
+
+def prepare_bank(frozen: FrozenGlow, navigator: Navigator, source: LatentSource, cfg: ContrastiveConfig,
+                 out_dir: Path, seed: int, rank: int = 0, progress: bool = True) -> tuple[PairBank, dict[str, Any]]:
+    """Fill (or finish filling) this rank's bank in out_dir/bank/rank<r> and open it: (bank, fill statistics)."""
+    spec = BankSpec(navigator.n_directions, cfg.bank_pairs_per_direction, cfg.bank_fill_batch,
+                    seed * 1000 + 700 + rank, cfg.shift_range, cfg.min_shift, cfg.latents, cfg.temperature,
+                    (frozen.resolution, frozen.resolution, frozen.channels), fingerprint(frozen, navigator))
+    directory = out_dir / "bank" / f"rank{rank}"
+    manifest = fill_bank(directory, frozen, navigator, source, spec, progress)
+    return PairBank(directory), fill_stats(manifest)
+
+
 def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: ContrastiveConfig, out_dir: str | Path,
                       seed: int, dataset=None, progress: bool = True) -> dict[str, Any]:
-    """Train E (and fine-tune the navigator); resumable. Writes encoder.pt, navigator.pt, summary.json, log.jsonl."""
+    """Train E (and fine-tune the navigator, or train from a pair bank); resumable.
+
+    Writes encoder.pt, navigator.pt, summary.json, log.jsonl (and bank/ with cfg.bank).
+    """
     from disgu.discovery.trainer import DiscoveryConfig, save_navigator
 
+    check_bank_config(cfg)
     out_dir = Path(out_dir)
     rank, size = world()
     frozen = FrozenGlow(glow, levels, cfg.broken_limit)
@@ -155,17 +204,31 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     opt = torch.optim.Adam(groups)
     gen = torch.Generator().manual_seed(seed * 1000 + 500 + rank)
     source = LatentSource(glow, cfg.latents, cfg.temperature, dataset)
+    bank = None
+    if cfg.bank:
+        bank, bank_fill = prepare_bank(frozen, navigator, source, cfg, out_dir, seed, rank, progress)
     modules = {"encoder": encoder, "navigator": navigator}
     start, extra = load_stage(out_dir, modules, {"opt": opt}, {"train": gen})
     counters = extra.get("counters", {"broken_pairs": 0, "pairs": 0, "skipped_steps": 0})
     recent: list[dict[str, float]] = extra.get("recent", [])
     log = JsonlLog(out_dir / "log.jsonl")
     log.truncate_after(start)
+    if bank is not None:
+        seen = extra.get("bank_seen")  # which slots E has trained on (this rank's bank; rank 0's is saved)
+        if seen is None or seen.shape != (bank.n_slots,):
+            seen = torch.zeros(bank.n_slots, dtype=torch.bool)
+        counters.setdefault("bank_pair_draws", 0)
+        log.write({"step": start, "bank": bank_fill})
     t0 = time.perf_counter()
     bar = progress_bar(cfg.steps, start, "contrastive", progress)
     params = [p for g in groups for p in g["params"]]
     for step in range(start, cfg.steps):
-        loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg, gen)
+        if bank is None:
+            loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg, gen)
+        else:
+            loss, stats, slots = bank_step(bank, encoder, cfg, gen)
+            seen[slots] = True
+            counters["bank_pair_draws"] += len(slots)
         tot = all_reduce_sum(torch.tensor([stats["broken"], stats["pairs"]]))
         counters["broken_pairs"] += int(tot[0])
         counters["pairs"] += int(tot[1])
@@ -183,13 +246,19 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
             opt.step()
         done = step + 1
         if loss is not None and (done % cfg.log_every == 0 or done == cfg.steps):
-            log.write({"step": done, **stats, "broken_pairs": counters["broken_pairs"]})
+            record = {"step": done, **stats, "broken_pairs": counters["broken_pairs"]}
+            if bank is not None:
+                record["bank_distinct_pairs_seen"] = int(seen.sum())
+            log.write(record)
             bar.set_postfix(loss=f"{stats['loss']:.3f}", gap=f"{stats['gap']:.3f}", broken=counters["broken_pairs"])
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_stage(out_dir, done, modules, {"opt": opt}, {"train": gen}, {"contrastive": asdict(cfg)},
-                       {"counters": counters, "recent": recent})
+            state = {"counters": counters, "recent": recent}
+            if bank is not None:
+                state["bank_seen"] = seen
+            save_stage(out_dir, done, modules, {"opt": opt}, {"train": gen}, {"contrastive": asdict(cfg)}, state)
         bar.update(1)
     bar.close()
+    loop_seconds = time.perf_counter() - t0
     keys = ("loss", "bce", "entropy", "pos_sim", "neg_sim", "gap", "flipped")
     last = {k: sum(r[k] for r in recent) / len(recent) for k in keys} if recent else {}
     summary = {"steps": cfg.steps, "mean_of_last_100_steps": last, "broken_pairs": counters["broken_pairs"],
@@ -197,7 +266,14 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
                "skipped_steps": counters["skipped_steps"],
                "nonfinite_steps": counters.get("nonfinite_steps", 0), "directions": navigator.active.tolist(),
                "pruning": pruned,
-               "train_seconds_this_session": time.perf_counter() - t0}
+               "train_seconds_this_session": loop_seconds}
+    if bank is not None:
+        distinct = int(seen.sum())
+        draws = counters["bank_pair_draws"]
+        summary["bank"] = {**bank_fill, "distinct_pairs_seen": distinct, "pair_draws": draws,
+                           "mean_reuse_per_pair": draws / distinct if distinct else None,
+                           "encoder_steps_this_session": cfg.steps - start,
+                           "encoder_steps_per_second": (cfg.steps - start) / loop_seconds if cfg.steps > start else None}
     if is_main():
         save_encoder(out_dir / "encoder.pt", encoder)
         nav_cfg = DiscoveryConfig(n_directions=navigator.n_total, navigator=navigator.kind)

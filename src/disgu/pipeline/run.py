@@ -80,6 +80,10 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise UserError(f"stages: unknown {sorted(unknown)}; expected some of {', '.join(STAGES)}")
+    if "contrastive" in stages:
+        from disgu.contrastive.trainer import check_bank_config
+
+        check_bank_config(cfg.contrastive)  # before the Glow and discovery stages spend their time
     if glow_path is not None and not Path(glow_path).is_file():
         raise UserError(f"--glow {glow_path}: no such file (expected a Glow checkpoint .pt or .safetensors)")
     run_dir = Path(out_dir)

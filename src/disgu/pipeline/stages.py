@@ -2,7 +2,7 @@
 
     glow/         glow.safetensors (+ source.json; train/ when trained here)
     discovery/    navigator.pt, summary.json, log.jsonl, checkpoints/
-    contrastive/  encoder.pt, navigator.pt (fine-tuned), summary.json, log.jsonl, checkpoints/
+    contrastive/  encoder.pt, navigator.pt (fine-tuned), summary.json, log.jsonl, checkpoints/, bank/ (bank=true)
     evaluation/   per_direction.json; the scores go to DIR/metrics.json
     traversals/   direction_XXX.png/.gif, top_directions.png, index.json
 
