@@ -65,7 +65,7 @@ class DisGU:
         self.run_dir_ = Path(run_dir)
         self.config_ = RunConfig.from_dict(json.loads((self.run_dir_ / "config.json").read_text()))
         self.glow_, self.navigator_, self.levels_, self.encoder_ = load_trained(self.run_dir_)
-        self.n_features_out_ = self.encoder_.out_dim
+        self.n_features_out_ = self.encoder_.code_dim
         return self
 
     @classmethod
@@ -91,7 +91,7 @@ class DisGU:
         if arr.shape[-1] not in (1, 3):
             raise UserError(f"images: expected 1 or 3 channels in the last axis, got shape {arr.shape}")
         if len(arr) == 0:
-            return np.zeros((0, self.encoder_.out_dim), np.float32)
+            return np.zeros((0, self.encoder_.code_dim), np.float32)
         return self.encoder_.encode_images(np.ascontiguousarray(arr), batch_size=batch_size).astype(np.float32)
 
     def fit_transform(self, dataset, images: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESE
               help="Override any config field, e.g. --set discovery.nav_lr=1e-3 --set contrastive.tau=0.1 "
                    "(repeatable).")
 @click.option("--stages", default=None,
-              help="Comma-separated subset of glow,discovery,contrastive,evaluation,traversal.")
+              help="Comma-separated subset of glow,ica,discovery,contrastive,distil,evaluation,traversal (the "
+                   "representation's stages run: glow,discovery,contrastive,... or glow,ica,distil,...).")
 @click.option("--threads", type=int, default=None,
               help="torch CPU threads (default: torch's choice; 1 is faster when other jobs share the cores).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")

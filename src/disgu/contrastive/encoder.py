@@ -72,7 +72,55 @@ class ContrastiveEncoder(nn.Module):
             x = torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2).float() / 255.0
             out.append(self(x).cpu())
         self.train(was)
-        return torch.cat(out).numpy() if out else np.zeros((0, self.out_dim), np.float32)
+        return torch.cat(out).numpy() if out else np.zeros((0, self.code_dim), np.float32)
+
+    @property
+    def code_dim(self) -> int:
+        """Length of a code (what `encode_images` returns per image)."""
+        return self.out_dim
+
+
+class CodeEncoder(ContrastiveEncoder):
+    """The same network, trained to regress given coordinates, with a fixed head that turns them into codes.
+
+    The network predicts standardised coordinates (`layout`: 1 per single code, 2 per circular code);
+    the head de-standardises them and reads each pair as the angle atan2(v, u) - cut in [0, 2 pi).
+    A distilled Glow-ICA encoder (`disgu.glow_ica.distil`) is one; its codes are the head's output.
+    """
+
+    def __init__(self, in_channels: int = 3, resolution: int = 64, layout: list[int] | None = None,
+                 cuts: list[float] | None = None):
+        layout = list(layout or [1])
+        if any(n not in (1, 2) for n in layout):
+            raise UserError(f"encoder layout: expected 1s and 2s, got {layout}")
+        super().__init__(in_channels, resolution, sum(layout))
+        self.layout = layout
+        self.cuts = [float(c) for c in (cuts if cuts is not None else [0.0] * len(layout))]
+        self.register_buffer("target_mean", torch.zeros(self.out_dim))
+        self.register_buffer("target_std", torch.ones(self.out_dim))
+
+    @property
+    def code_dim(self) -> int:
+        return len(self.layout)
+
+    def coordinates(self, x: Tensor) -> Tensor:
+        """The regressed coordinates, de-standardised."""
+        return super().forward(x) * self.target_std + self.target_mean
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = self.coordinates(x)
+        cols, j = [], 0
+        for n, cut in zip(self.layout, self.cuts):
+            if n == 1:
+                cols.append(t[:, j : j + 1])
+            else:
+                cols.append(torch.remainder(torch.atan2(t[:, j + 1], t[:, j]) - cut, 2 * math.pi)[:, None])
+            j += n
+        return torch.cat(cols, 1)
+
+    def config(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "resolution": self.resolution, "layout": self.layout,
+                "cuts": self.cuts}
 
 
 def save_encoder(path: str | Path, encoder: ContrastiveEncoder, extra: dict[str, Any] | None = None) -> None:
@@ -82,9 +130,11 @@ def save_encoder(path: str | Path, encoder: ContrastiveEncoder, extra: dict[str,
 
 
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> ContrastiveEncoder:
+    """A saved ContrastiveEncoder, or a CodeEncoder when the saved config has a code layout."""
     from disgu.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path, map_location)
-    enc = ContrastiveEncoder(**ckpt["config"]["encoder"])
+    cfg = ckpt["config"]["encoder"]
+    enc = CodeEncoder(**cfg) if "layout" in cfg else ContrastiveEncoder(**cfg)
     enc.load_state_dict(ckpt["model"])
     return enc.to(map_location).eval()

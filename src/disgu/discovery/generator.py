@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -64,6 +65,12 @@ class FrozenGlow:
     def navigated(self, z_list: Sequence[Tensor]) -> Tensor:
         """(N, nav_dim) flat latent of the navigated levels."""
         return flatten_latents(z_list, self.levels)
+
+    def encode_navigated(self, images: np.ndarray, batch_size: int = 64) -> Tensor:
+        """(N, nav_dim) navigated latents f(x) of uint8 images (Glow's exact inverse, at the bins' centres)."""
+        from disgu.discovery.shifts import encode_images
+
+        return self.navigated(encode_images(self.glow, images, batch_size))
 
     def decode(self, z_list: Sequence[Tensor]) -> Tensor:
         return self.glow.decode(list(z_list))

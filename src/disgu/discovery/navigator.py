@@ -9,7 +9,8 @@ Two parameterisations (LD's "ortho" and "proj"):
 `keep_only` restricts the navigator to a subset of its directions (pruning redundant ones);
 the subset is a buffer, saved with the weights. The base frame B is the first b coordinate axes
 (`identity`, what LD starts from), a seeded random orthonormal frame (`random`), or a given
-(a x b) orthonormal frame (the `pca` option builds one from data: `pca_base.principal_frame`).
+(a x b) orthonormal frame (the `pca` option builds one from data: `pca_base.principal_frame`; `ica`
+`ica_base.independent_frame`); a `proj` navigator also takes a frame of unit, non-orthogonal columns.
 It is a buffer too, saved with the weights. The learned part starts at init_scale * randn,
 so the directions start at (almost) B and move only as training asks them to.
 """
@@ -22,12 +23,17 @@ from torch import Tensor, nn
 from disgu.errors import UserError
 
 
-def _base_frame(a: int, b: int, kind: str | Tensor, generator: torch.Generator | None) -> Tensor:
+def _base_frame(a: int, b: int, kind: str | Tensor, generator: torch.Generator | None,
+                orthonormal: bool = True) -> Tensor:
     if isinstance(kind, Tensor):
         if tuple(kind.shape) != (a, b):
             raise UserError(f"navigator base: expected an ({a}, {b}) frame, got {tuple(kind.shape)}")
-        if float((kind.T @ kind - torch.eye(b, dtype=kind.dtype)).abs().max()) > 1e-4:
-            raise UserError("navigator base: the given frame's columns are not orthonormal")
+        gram = kind.T @ kind
+        if not orthonormal:  # proj: unit columns are enough
+            gram = torch.diag(torch.diagonal(gram))
+        if float((gram - torch.eye(b, dtype=kind.dtype)).abs().max()) > 1e-4:
+            raise UserError(f"navigator base: the given frame's columns are not {'ortho' if orthonormal else ''}"
+                            f"normal")
         return kind.detach().float().clone()
     if kind == "identity":
         return torch.eye(a, b)
@@ -51,7 +57,7 @@ class Navigator(nn.Module):
             raise UserError(f"navigator: expected 'ortho' or 'proj', got {kind!r}")
         self.latent_dim, self.n_total, self.kind = int(latent_dim), int(n_directions), kind
         self.square = kind == "ortho" and latent_dim == n_directions
-        self.register_buffer("base", _base_frame(latent_dim, n_directions, base, generator))
+        self.register_buffer("base", _base_frame(latent_dim, n_directions, base, generator, kind == "ortho"))
         self.register_buffer("active", torch.arange(n_directions))
         shape = (latent_dim, latent_dim) if self.square else (latent_dim, n_directions)
         self.weight = nn.Parameter(init_scale * torch.randn(*shape, generator=generator))

@@ -14,7 +14,6 @@ import torch
 from torch import Tensor
 
 from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.shifts import LatentSource
 from disgu.errors import UserError
 
 
@@ -30,8 +29,7 @@ def principal_frame(frozen: FrozenGlow, dataset, n_directions: int, n_images: in
         raise UserError(f"discovery.pca_images: the principal frame of {n_directions} directions needs more than "
                         f"{n_directions} images, got {n} (dataset of {len(dataset)})")
     idx = np.sort(np.random.default_rng(seed).choice(len(dataset), n, replace=False))
-    source = LatentSource(frozen.glow, "data", dataset=dataset)
-    flat = torch.cat([frozen.navigated(source.encode_images(dataset.images(idx[i : i + batch_size]))).double().cpu()
+    flat = torch.cat([frozen.encode_navigated(dataset.images(idx[i : i + batch_size])).double().cpu()
                       for i in range(0, n, batch_size)])
     flat -= flat.mean(0)
     _, _, vh = torch.linalg.svd(flat, full_matrices=False)

@@ -66,13 +66,18 @@ class LatentSource:
         idx = torch.randint(len(self.dataset), (n,), generator=generator).numpy()
         return self.encode_images(self.dataset.images(np.sort(idx)))
 
-    @torch.no_grad()
     def encode_images(self, images: np.ndarray) -> list[Tensor]:
-        device = next(self.glow.parameters()).device
-        x = images_to_input(images, self.glow.config.n_bits).to(device)
-        if x.shape[1] != self.glow.config.in_channels:
-            x = x.expand(-1, self.glow.config.in_channels, -1, -1) if x.shape[1] == 1 else x
-        # Centre of the quantisation bin: the point the Glow was trained around.
-        x = x + 0.5 / 2**self.glow.config.n_bits
-        parts = [self.glow.encode(x[i : i + self.encode_batch]) for i in range(0, len(x), self.encode_batch)]
-        return [torch.cat([p[level] for p in parts]) for level in range(len(parts[0]))]
+        return encode_images(self.glow, images, self.encode_batch)
+
+
+@torch.no_grad()
+def encode_images(glow: Glow, images: np.ndarray, batch_size: int = 64) -> list[Tensor]:
+    """Standardised latents f(x) (one tensor per level) of uint8 (N, H, W, C) images, by Glow's exact inverse."""
+    device = next(glow.parameters()).device
+    x = images_to_input(images, glow.config.n_bits).to(device)
+    if x.shape[1] != glow.config.in_channels:
+        x = x.expand(-1, glow.config.in_channels, -1, -1) if x.shape[1] == 1 else x
+    # Centre of the quantisation bin: the point the Glow was trained around.
+    x = x + 0.5 / 2**glow.config.n_bits
+    parts = [glow.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return [torch.cat([p[level] for p in parts]) for level in range(len(parts[0]))]

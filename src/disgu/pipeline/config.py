@@ -27,6 +27,7 @@ from typing import Any
 from disgu.contrastive.trainer import ContrastiveConfig
 from disgu.discovery.trainer import DiscoveryConfig
 from disgu.errors import UserError
+from disgu.glow_ica.distil import ICAConfig
 
 
 @dataclass
@@ -83,7 +84,9 @@ class RunConfig:
     seed: int = 0
     resolution: int = 32
     device: str = "auto"
+    representation: str = "contrastive"  # 'contrastive' (the paper's Dis-GU) or 'glow-ica' (see docs/method.md)
     glow: GlowStageConfig = field(default_factory=GlowStageConfig)
+    ica: ICAConfig = field(default_factory=ICAConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
@@ -94,7 +97,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        sections = {"glow": GlowStageConfig, "discovery": DiscoveryConfig, "contrastive": ContrastiveConfig,
+        sections = {"glow": GlowStageConfig, "ica": ICAConfig, "discovery": DiscoveryConfig, "contrastive": ContrastiveConfig,
                     "evaluation": EvalConfig, "traversal": TraverseConfig}
         kw = {}
         for k, v in d.items():
@@ -112,7 +115,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "resolution": 32,
+        "representation": "glow-ica",
         "glow": {"train_preset": "cpu"},
+        "ica": {"n_components": 10, "images": 20_000, "fit_images": 4000, "steps": 3000},
         "discovery": {"n_directions": 32, "nav_lr": 1e-3, "shift_range": 3.0, "steps": 2000, "eval_every": 250,
                       "checkpoint_every": 250},
         "contrastive": {"shift_range": 3.0, "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 1.0,
@@ -123,6 +128,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
     },
     "demo": {
         "resolution": 32,
+        "representation": "glow-ica",
+        "ica": {"n_components": 10, "images": 6000, "fit_images": 4000, "heldout": 500, "steps": 600,
+                "checkpoint_every": 200},
         "glow": {"train_preset": "demo", "steps": 300, "n_steps": 4, "hidden": 48, "eval_every": 100,
                  "checkpoint_every": 100, "heldout_size": 256},
         "discovery": {"n_directions": 16, "nav_lr": 1e-3, "shift_range": 3.0, "batch_size": 16, "steps": 150,
@@ -139,6 +147,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "resolution": 16,
         "glow": {"source": "train", "train_preset": "demo", "steps": 4, "n_levels": 2, "n_steps": 1, "hidden": 8,
                  "batch_size": 8, "eval_every": 4, "checkpoint_every": 2, "heldout_size": 16},
+        "ica": {"n_components": 4, "images": 64, "fit_images": 48, "group_threshold": 100.0, "encode_chunk": 16,
+                "steps": 3, "batch_size": 8,
+                "heldout": 8, "checkpoint_every": 2, "log_every": 1},
         "discovery": {"n_directions": 4, "batch_size": 4, "steps": 3, "eval_every": 3, "eval_batches": 1,
                       "checkpoint_every": 2, "log_every": 1, "shift_range": 3.0},
         "contrastive": {"out_dim": 4, "batch_size": 2, "n_positives": 2, "n_negatives": 4, "steps": 3,
@@ -210,7 +221,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         obj = cfg
         for p in parts[:-1]:
             if not hasattr(obj, p) or not dataclasses.is_dataclass(getattr(obj, p)):
-                raise UserError(f"--set {key}: no section {p!r} (sections: glow, discovery, contrastive, "
+                raise UserError(f"--set {key}: no section {p!r} (sections: glow, ica, discovery, contrastive, "
                                 f"evaluation, traversal)")
             obj = getattr(obj, p)
         name = parts[-1]

@@ -14,12 +14,14 @@ from disgu.atomic import write_json
 from disgu.errors import UserError
 from disgu.pipeline.config import RunConfig
 from disgu.pipeline.stages import (
+    REPRESENTATIONS,
     STAGE_FUNCTIONS,
     STAGES,
     RunContext,
     invalidate_after,
     is_done,
     peak_rss_mib,
+    planned_stages,
     stage_dir,
     write_done,
 )
@@ -80,10 +82,18 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise UserError(f"stages: unknown {sorted(unknown)}; expected some of {', '.join(STAGES)}")
-    if "contrastive" in stages:
+    if cfg.representation not in REPRESENTATIONS:
+        raise UserError(f"--set representation={cfg.representation}: expected one of {', '.join(REPRESENTATIONS)}")
+    plan = planned_stages(cfg)
+    # settings that cannot work are refused before the Glow and discovery stages spend their time
+    if "contrastive" in plan and "contrastive" in stages:
         from disgu.contrastive.trainer import check_bank_config
 
-        check_bank_config(cfg.contrastive)  # before the Glow and discovery stages spend their time
+        check_bank_config(cfg.contrastive)
+    if "ica" in plan:
+        from disgu.glow_ica.distil import check_ica_config
+
+        check_ica_config(cfg.ica)
     if glow_path is not None and not Path(glow_path).is_file():
         raise UserError(f"--glow {glow_path}: no such file (expected a Glow checkpoint .pt or .safetensors)")
     run_dir = Path(out_dir)
@@ -102,7 +112,7 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     results: dict[str, Any] = {}
     timings_path = run_dir / "stage_times.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    for stage in STAGES:
+    for stage in plan:
         if stage not in stages:
             continue
         if is_done(run_dir, stage):

@@ -25,8 +25,28 @@ import torch
 from disgu.atomic import write_json
 from disgu.errors import UserError
 
-STAGES = ("glow", "discovery", "contrastive", "evaluation", "traversal")
+STAGES = ("glow", "ica", "discovery", "contrastive", "distil", "evaluation", "traversal")
+REPRESENTATIONS = ("contrastive", "glow-ica")
 _BUILTIN = ("shapes3d", "dsprites")
+
+
+def planned_stages(cfg) -> tuple[str, ...]:
+    """The stages a run of this config goes through, in order.
+
+    `contrastive`: the paper's Dis-GU (discovery, then contrastive training of the encoder).
+    `glow-ica`: the Glow's independent components, grouped, distilled into the encoder (no discovery).
+    """
+    if cfg.representation == "glow-ica":
+        return ("glow", "ica", "distil", "evaluation", "traversal")
+    return ("glow", "discovery", "contrastive", "evaluation", "traversal")
+
+
+def representation_of(run_dir: Path) -> str:
+    """The representation a run dir's config.json names (runs written before the option: contrastive)."""
+    path = run_dir / "config.json"
+    if path.is_file():
+        return json.loads(path.read_text()).get("representation", "contrastive")
+    return "contrastive"
 
 
 def stage_dir(run_dir: Path, stage: str) -> Path:
@@ -183,12 +203,81 @@ def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
             "broken_fraction": summary["broken_fraction"]}
 
 
+# ----------------------------------------------------------------------------- glow-ica
+
+
+def stage_ica(ctx: RunContext) -> dict[str, Any]:
+    """ica/frame.npz: independent components of the navigated latents of training images, and their groups."""
+    from disgu.discovery.generator import parse_levels
+    from disgu.discovery.loop import is_main
+    from disgu.glow_ica import GlowICA
+    from disgu.glow_ica.latents import encode_in_chunks, sample_indices
+
+    cfg, out = ctx.cfg.ica, ctx.run_dir / "ica"
+    glow = ctx.glow()
+    frozen = ctx.frozen(glow, parse_levels(cfg.levels, glow.config.n_levels))
+    idx = sample_indices(len(ctx.dataset), cfg.images, ctx.cfg.seed)
+    t0 = time.perf_counter()
+    latents = encode_in_chunks(frozen, ctx.dataset, idx, out / "latents", cfg.encode_chunk, ctx.progress)
+    t1 = time.perf_counter()
+    frame = GlowICA.fit(latents[: cfg.fit_images], frozen.levels, cfg.n_components, ctx.cfg.seed,
+                        cfg.group_threshold, cfg.group_bins, cfg.max_iter)
+    summary = {"images": len(idx), "fit_images": cfg.fit_images, "n_components": cfg.n_components,
+               "groups": frame.groups.groups, "n_codes": frame.groups.n_codes, "ica_iterations": frame.ica.n_iter,
+               "ica_converged": frame.ica.converged, "encode_seconds_this_session": round(t1 - t0, 2),
+               "fit_seconds": round(time.perf_counter() - t1, 2)}
+    if is_main():
+        np.save(out / "indices.npy", idx)
+        frame.save(out / "frame.npz")
+        write_json(out / "summary.json", summary)
+    return {k: summary[k] for k in ("groups", "n_codes", "ica_converged")}
+
+
+def stage_distil(ctx: RunContext) -> dict[str, Any]:
+    """distil/encoder.pt: the encoder trained to predict the Glow-ICA coordinates of training images."""
+    from disgu.glow_ica import GlowICA
+    from disgu.glow_ica.distil import train_distilled_encoder
+    from disgu.glow_ica.latents import encode_in_chunks
+
+    cfg, ica_dir = ctx.cfg.ica, ctx.run_dir / "ica"
+    frame = GlowICA.load(ica_dir / "frame.npz")
+    idx = np.load(ica_dir / "indices.npy")
+    latents = encode_in_chunks(ctx.frozen(ctx.glow(), frame.levels), ctx.dataset, idx, ica_dir / "latents",
+                               cfg.encode_chunk, progress=False)
+    order = np.argsort(idx)
+    images = np.empty((len(idx), *ctx.dataset.image_shape), np.uint8)
+    images[order] = ctx.dataset.images(idx[order])
+    summary = train_distilled_encoder(images, frame.targets(latents), frame.groups.layout(), frame.groups.cuts,
+                                      cfg, ctx.run_dir / "distil", ctx.cfg.seed, ctx.device, ctx.progress)
+    return {"heldout_mse": summary["heldout_mse"]}
+
+
+def glow_ica_navigator(frame, device: torch.device | str = "cpu"):
+    """A fixed `proj` navigator whose directions are the frame's independent components (for traversals)."""
+    from disgu.discovery.navigator import Navigator
+
+    dirs = torch.from_numpy(frame.directions().T.astype(np.float32))
+    nav = Navigator(dirs.shape[0], dirs.shape[1], kind="proj", base=dirs, init_scale=0.0)
+    return nav.to(device).requires_grad_(False)
+
+
 def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
-    """(glow, navigator, levels, encoder) of a finished contrastive stage."""
+    """(glow, navigator, levels, encoder) of a finished run: its representation's encoder and directions."""
     from disgu.contrastive.encoder import load_encoder
     from disgu.discovery.trainer import load_navigator
     from disgu.models import load_glow
 
+    if representation_of(run_dir) == "glow-ica":
+        from disgu.glow_ica import GlowICA
+
+        for stage in ("glow", "ica", "distil"):
+            if not is_done(run_dir, stage):
+                raise UserError(f"{run_dir}: stage {stage!r} is not finished (no {done_marker(run_dir, stage)}); "
+                                f"run `disgu run ... --out {run_dir}` to complete it")
+        glow, _ = load_glow(run_dir / "glow" / "glow.safetensors", map_location=device)
+        frame = GlowICA.load(run_dir / "ica" / "frame.npz")
+        encoder = load_encoder(run_dir / "distil" / "encoder.pt", device)
+        return glow, glow_ica_navigator(frame, device), frame.levels, encoder
     for stage in ("glow", "contrastive"):
         if not is_done(run_dir, stage):
             raise UserError(f"{run_dir}: stage {stage!r} is not finished (no {done_marker(run_dir, stage)}); "
@@ -255,17 +344,10 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
             result["factor_vae_standardised"] = _standardised_factor_vae(dataset, encoder, e)
     else:
         result["note"] = f"dataset {ctx.cfg.dataset!r} has no ground-truth factors: no disentanglement metrics"
-    disc = json.loads((ctx.run_dir / "discovery" / "summary.json").read_text())
-    con = json.loads((ctx.run_dir / "contrastive" / "summary.json").read_text())
     result.update({
         "dataset": ctx.cfg.dataset, "preset": ctx.cfg.preset, "seed": ctx.cfg.seed, "resolution": ctx.cfg.resolution,
-        "sample_sizes": metric_sizes(e),
-        "reconstructor_accuracy": (disc.get("heldout") or {}).get("accuracy"),
-        "reconstructor_chance": 1.0 / ctx.cfg.discovery.n_directions,
-        "discovery_broken_fraction": disc.get("broken_fraction"),
-        "contrastive": con.get("mean_of_last_100_steps"),
-        "contrastive_broken_fraction": con.get("broken_fraction"),
-        "nonfinite_steps": {"discovery": disc.get("nonfinite_steps"), "contrastive": con.get("nonfinite_steps")},
+        "representation": ctx.cfg.representation, "sample_sizes": metric_sizes(e),
+        **_stage_statistics(ctx),
         "per_direction": {
             "distinct_top_code_dims": len(dims_used),
             "mean_exclusivity": float(np.mean([r["exclusivity"] for r in ranked])),
@@ -276,6 +358,27 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     })
     write_json(ctx.run_dir / "metrics.json", result)
     return {k: result.get(k) for k in ("mig", "dci_disentanglement", "factor_vae", "beta_vae")}
+
+
+def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
+    """What metrics.json reports of the training stages this run went through."""
+    def summary(stage: str) -> dict[str, Any]:
+        path = ctx.run_dir / stage / "summary.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    if ctx.cfg.representation == "glow-ica":
+        ica, dis = summary("ica"), summary("distil")
+        return {"glow_ica": {k: ica.get(k) for k in ("n_components", "groups", "n_codes", "ica_converged")},
+                "distil": {k: dis.get(k) for k in ("steps", "mse_of_last_100_steps", "heldout_mse")}}
+    disc, con = summary("discovery"), summary("contrastive")
+    return {
+        "reconstructor_accuracy": (disc.get("heldout") or {}).get("accuracy"),
+        "reconstructor_chance": 1.0 / ctx.cfg.discovery.n_directions,
+        "discovery_broken_fraction": disc.get("broken_fraction"),
+        "contrastive": con.get("mean_of_last_100_steps"),
+        "contrastive_broken_fraction": con.get("broken_fraction"),
+        "nonfinite_steps": {"discovery": disc.get("nonfinite_steps"), "contrastive": con.get("nonfinite_steps")},
+    }
 
 
 def label_directions(ranked: list[dict[str, Any]], dataset, encoder, n: int, seed: int) -> None:
@@ -364,8 +467,8 @@ def stage_traversal(ctx: RunContext) -> dict[str, Any]:
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[RunContext], dict[str, Any]]] = {
-    "glow": stage_glow, "discovery": stage_discovery, "contrastive": stage_contrastive,
-    "evaluation": stage_evaluation, "traversal": stage_traversal,
+    "glow": stage_glow, "ica": stage_ica, "discovery": stage_discovery, "contrastive": stage_contrastive,
+    "distil": stage_distil, "evaluation": stage_evaluation, "traversal": stage_traversal,
 }
 
 

@@ -1,0 +1,13 @@
+"""Glow-ICA: independent components of a Glow's exact latents, grouped into factor subspaces.
+
+The training-free representation of the `cpu` preset (docs/method.md, "Glow-ICA"): fit FastICA
+on the navigated latents f(x) of training images, group the components whose values depend on
+each other, read one code per group, and distil those codes into a fast encoder.
+"""
+
+from disgu.glow_ica.components import LatentICA, fit_latent_ica
+from disgu.glow_ica.model import GlowICA
+from disgu.glow_ica.subspaces import GroupCodes, dependence_matrix, dependent_groups, fit_group_codes
+
+__all__ = ["GlowICA", "GroupCodes", "LatentICA", "dependence_matrix", "dependent_groups", "fit_group_codes",
+           "fit_latent_ica"]
