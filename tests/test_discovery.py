@@ -219,3 +219,31 @@ def test_pca_base_starts_at_the_principal_axes_of_the_encoded_images(tiny_glow):
         principal_frame(frozen, data, 4, 3, seed=0)
     with pytest.raises(UserError, match="not orthonormal"):
         Navigator(frozen.nav_dim, 4, "ortho", 2 * frame)
+
+
+def test_ica_base_is_deterministic_unit_length_and_label_free(tiny_glow):
+    import inspect
+
+    from disgu.discovery.ica_base import independent_frame, symmetric_orthogonalisation
+
+    data = _RandomImages()
+    frozen = FrozenGlow(tiny_glow, parse_levels("top", 2))
+    raw = independent_frame(frozen, data, 4, 40, seed=0, orthonormal=False)
+    assert raw.shape == (frozen.nav_dim, 4)
+    assert torch.allclose(raw.norm(dim=0), torch.ones(4), atol=1e-5)  # unit columns (ICA's mixing columns)
+    assert torch.equal(raw, independent_frame(frozen, data, 4, 40, seed=0, orthonormal=False))
+    ortho = independent_frame(frozen, data, 4, 40, seed=0)
+    assert _orthonormality_error(ortho) < 1e-5
+    # the symmetric orthogonalisation is the orthonormal frame closest to the raw columns
+    q, _ = torch.linalg.qr(raw.double())
+    assert torch.dist(ortho.double(), raw.double()) <= torch.dist(q, raw.double()) + 1e-6
+    assert np.allclose(symmetric_orthogonalisation(ortho.double().numpy()), ortho.double().numpy(), atol=1e-6)
+    assert "factors" not in inspect.signature(independent_frame).parameters  # images only
+    cfg = DiscoveryConfig(n_directions=4, navigator_base="ica", pca_images=40)
+    nav = build_navigator(cfg, frozen, seed=0, dataset=data)
+    assert torch.allclose(nav.matrix().detach(), ortho, atol=1e-2)
+    proj = build_navigator(DiscoveryConfig(n_directions=4, navigator_base="ica", navigator="proj", pca_images=40),
+                           frozen, seed=0, dataset=data)
+    assert torch.allclose(proj.matrix().detach(), raw, atol=1e-2)
+    with pytest.raises(UserError, match="ica needs the training images"):
+        build_navigator(cfg, frozen, seed=0)

@@ -43,8 +43,9 @@ class DiscoveryConfig:
     n_directions: int = 64
     levels: str = "top"  # 'top', 'all', or comma-separated level indices
     navigator: str = "ortho"  # 'ortho' (orthonormal) or 'proj' (unit columns)
-    navigator_base: str = "identity"  # 'identity' (LD), 'random', or 'pca' (principal axes of the images' latents)
-    pca_images: int = 4000  # images encoded for the 'pca' base
+    navigator_base: str = "identity"  # 'identity' (LD), 'random', 'pca' or 'ica' (principal / independent axes
+    #                                    of the images' latents)
+    pca_images: int = 4000  # images encoded for the 'pca' and 'ica' bases
     init_scale: float = 1e-3
     reconstructor: str = "light"  # 'light' (CPU) or 'resnet18' (LD)
     shift_range: float = 6.0  # eps ~ U(-r, r)
@@ -72,6 +73,12 @@ def build_navigator(cfg: DiscoveryConfig, frozen: FrozenGlow, seed: int, dataset
         from disgu.discovery.pca_base import principal_frame
 
         base = principal_frame(frozen, dataset, cfg.n_directions, cfg.pca_images, seed)
+    elif base == "ica":
+        if dataset is None:
+            raise UserError("discovery.navigator_base=ica needs the training images (a dataset)")
+        from disgu.discovery.ica_base import independent_frame
+
+        base = independent_frame(frozen, dataset, cfg.n_directions, cfg.pca_images, seed, cfg.navigator == "ortho")
     return Navigator(frozen.nav_dim, cfg.n_directions, cfg.navigator, base, cfg.init_scale, generator=g)
 
 

@@ -185,7 +185,7 @@ def stage_discovery(ctx: RunContext) -> dict[str, Any]:
     from disgu.discovery.trainer import train_discovery
 
     cfg = ctx.cfg.discovery
-    dataset = ctx.dataset if cfg.latents == "data" or cfg.navigator_base == "pca" else None
+    dataset = ctx.dataset if cfg.latents == "data" or cfg.navigator_base in ("pca", "ica") else None
     summary = train_discovery(ctx.glow(), cfg, ctx.run_dir / "discovery", ctx.cfg.seed, dataset, ctx.progress)
     return {"heldout": summary["heldout"], "broken_fraction": summary["broken_fraction"]}
 
