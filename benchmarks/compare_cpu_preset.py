@@ -1,8 +1,11 @@
-"""Dis-GU `cpu` runs against the same-budget beta-VAE and the untrained-encoder floor, on equal terms.
+"""`disgu run` results against the same-budget beta-VAE and the untrained-encoder floor, on equal terms.
 
-Issue 5's yardstick: every representation is scored by the same code with the same metric sample
-sizes (the `cpu` preset's `evaluation` section: MIG and DCI at disentanglement_lib's sizes,
-FactorVAE and beta-VAE reduced), one JSON per run, then mean +- std over seeds (Table 1 layout).
+Every representation is scored by the same code with the same metric sample sizes (the `cpu`
+preset's `evaluation` section: MIG and DCI at disentanglement_lib's sizes, FactorVAE and beta-VAE
+reduced), one JSON per run, then mean +- std over seeds (Table 1 layout). Rows are named by the
+run's preset and representation. `--glow-ica-codes RUN` scores the training-free codes of a
+glow-ica run's frame read through the Glow's exact inverse (no encoder; about 8 ms per image on
+one core, so `--codes-metrics mig,dci` keeps it to minutes).
 
     python benchmarks/compare_cpu_preset.py --disgu runs/cpu3/s0 runs/cpu3/s1 runs/cpu3/s2 \
         --beta-vae runs/bvae3/s0 runs/bvae3/s1 runs/bvae3/s2 --untrained-seeds 0 1 2 --out runs/compare
@@ -27,13 +30,36 @@ from disgu.pipeline.config import make_config
 from disgu.pipeline.stages import metric_sizes
 
 
+def _disgu_name(run: str) -> str:
+    cfg = json.loads((Path(run) / "config.json").read_text())
+    return f"disgu {cfg['preset']} ({cfg.get('representation', 'contrastive')})"
+
+
 def _disgu(run: str):
     from disgu import DisGU
 
     model = DisGU.load(run)
     times = json.loads((Path(run) / "stage_times.json").read_text())
-    train_s = sum(times[s]["wall_seconds"] for s in ("discovery", "contrastive") if s in times)
+    train_s = sum(times[s]["wall_seconds"] for s in ("ica", "discovery", "contrastive", "distil") if s in times)
     return model.transform, {"seed": model.config_.seed, "train_seconds": train_s}
+
+
+def _glow_ica_codes(run: str):
+    """Codes of the run's Glow-ICA frame read off each image through the Glow itself (the distillation's teacher)."""
+    from disgu.discovery.generator import FrozenGlow
+    from disgu.glow_ica import GlowICA
+    from disgu.models import load_glow
+
+    frame = GlowICA.load(Path(run) / "ica" / "frame.npz")
+    glow, _ = load_glow(Path(run) / "glow" / "glow.safetensors")
+    frozen = FrozenGlow(glow, frame.levels)
+
+    def represent(images):
+        with torch.no_grad():
+            return frame.codes(frozen.encode_navigated(images).double().numpy())
+
+    seed = json.loads((Path(run) / "config.json").read_text())["seed"]
+    return represent, {"seed": seed, "train_steps": 0}
 
 
 def _pipeline_scores(run: str, sizes: dict) -> dict | None:
@@ -62,6 +88,8 @@ def main() -> None:
     p.add_argument("--disgu", nargs="*", default=[])
     p.add_argument("--beta-vae", nargs="*", default=[])
     p.add_argument("--untrained-seeds", nargs="*", type=int, default=[])
+    p.add_argument("--glow-ica-codes", nargs="*", default=[], help="glow-ica run dirs whose frame to score directly")
+    p.add_argument("--codes-metrics", default="headline", help="metrics for --glow-ica-codes (e.g. mig,dci)")
     p.add_argument("--dataset", default="shapes3d")
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--out", required=True)
@@ -72,7 +100,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(a.dataset, resolution=a.resolution)
     sizes = metric_sizes(make_config("cpu").evaluation)
-    jobs = ([("Dis-GU cpu", f"disgu-{Path(r).name}", lambda r=r: _disgu(r), r) for r in a.disgu]
+    jobs = ([(_disgu_name(r), f"disgu-{Path(r).name}", lambda r=r: _disgu(r), r) for r in a.disgu]
+            + [("Glow-ICA codes through the Glow (no encoder)", f"glow-ica-codes-{Path(r).name}",
+                lambda r=r: _glow_ica_codes(r), None) for r in a.glow_ica_codes]
             + [("beta-VAE same budget", f"beta-vae-{Path(r).name}", lambda r=r: _beta_vae(r), None)
                for r in a.beta_vae]
             + [("untrained encoder", f"untrained-s{s}", lambda s=s: _untrained(s, a.resolution), None)
@@ -87,7 +117,8 @@ def main() -> None:
         t0 = time.perf_counter()
         scores = _pipeline_scores(pipeline_run, sizes) if pipeline_run else None
         if scores is None:
-            scores = evaluate_representation(ds, represent, seed=0, sizes=sizes)
+            metrics = a.codes_metrics if method.startswith("Glow-ICA codes") else "headline"
+            scores = evaluate_representation(ds, represent, metrics=metrics, seed=0, sizes=sizes)
         scores.pop("details", None)
         scores.pop("seed", None)  # "seed" below is the model's; every metric here uses seed 0
         record = {"dataset": a.dataset, "method": method, **scores, **about, "metric_seed": 0,

@@ -155,8 +155,9 @@ def test_same_seed_same_numbers(tiny_run, tmp_path):
         assert a == b, stage
 
 
-def test_stages_run_under_torchrun_with_two_processes(tmp_path):
-    """DDP: two CPU processes (gloo) run glow, discovery and contrastive; rank 0 writes the files."""
+@pytest.mark.parametrize("representation", ["contrastive", "glow-ica"])
+def test_stages_run_under_torchrun_with_two_processes(tmp_path, representation):
+    """DDP: two CPU processes (gloo) run the training stages of either representation; rank 0 writes the files."""
     import os
     import shutil
     import subprocess
@@ -169,14 +170,15 @@ def test_stages_run_under_torchrun_with_two_processes(tmp_path):
     out = tmp_path / "ddp"
     cmd = [torchrun, "--nproc_per_node", "2", "--master_port", str(29400 + os.getpid() % 500), script, "run",
            "--dataset", "shapes3d", "--preset", "tiny", "--out", str(out), "--device", "cpu", "--no-progress",
-           "--stages", "glow,discovery,contrastive"]
+           "--stages", "glow,ica,discovery,contrastive,distil", "--set", f"representation={representation}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for stage in ("glow", "discovery", "contrastive"):
+    trained = ("discovery", "contrastive") if representation == "contrastive" else ("ica", "distil")
+    for stage in ("glow", *trained):
         assert json.loads(done_marker(out, stage).read_text())["world_size"] == 2
-    assert (out / "contrastive" / "encoder.pt").is_file()
-    assert proc.stderr.count("stage discovery: done in") == 1  # only rank 0 logs
+    assert (out / trained[-1] / "encoder.pt").is_file()
+    assert proc.stderr.count(f"stage {trained[0]}: done in") == 1  # only rank 0 logs
 
 
 def test_disgu_estimator_fit_transform(tiny_run, tmp_path):

@@ -4,7 +4,8 @@ Why: reading the codes through the Glow's exact inverse costs about 8 ms per 32x
 core, and the FactorVAE and beta-VAE scores alone draw about 300,000 images at the `cpu` preset's
 sample sizes (40 minutes). The encoder (the contrastive stage's 5-conv network with a `CodeEncoder`
 head) regresses the standardised coordinates `GlowICA.targets` of training images with MSE; the
-head turns its predictions into the codes. Resumable like every stage (checkpoints, RNG state).
+head turns its predictions into the codes. Resumable like every stage (checkpoints, RNG state); under
+DDP each rank draws its own batches and gradients are averaged, as in the other stages.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.contrastive.encoder import CodeEncoder, save_encoder
-from disgu.discovery.loop import JsonlLog, is_main, load_stage, progress_bar, save_stage
+from disgu.discovery.loop import JsonlLog, average_gradients, is_main, load_stage, progress_bar, save_stage, world
 from disgu.errors import UserError
 
 
@@ -73,7 +74,7 @@ def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: lis
     encoder.target_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
     encoder.target_std.copy_(torch.from_numpy(std.astype(np.float32)))
     opt = torch.optim.Adam(encoder.parameters(), cfg.lr)
-    gen = torch.Generator().manual_seed(seed * 1000 + 700)
+    gen = torch.Generator().manual_seed(seed * 1000 + 700 + world()[0])  # DDP: each rank its own batches
     start, extra = load_stage(out_dir, {"encoder": encoder}, {"opt": opt}, {"train": gen})
     log = JsonlLog(out_dir / "log.jsonl")
     log.truncate_after(start)
@@ -86,6 +87,7 @@ def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: lis
         loss = ((pred - y[b].to(device)) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(encoder.parameters())
         opt.step()
         recent = (recent + [float(loss.detach())])[-100:]
         done = step + 1
