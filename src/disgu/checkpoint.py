@@ -63,13 +63,31 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{path}: refused to load: the file holds pickled Python objects that could run code "
             f"(only plain tensors and containers are accepted): {first}"
         ) from None
-    except Exception as err:  # truncated zip, not a torch file at all, ...
-        raise UserError(f"{path}: not a readable disgu checkpoint ({type(err).__name__}: {err})") from None
+    except Exception:  # truncated zip, not a torch file at all, ...: torch's own messages are cryptic (KeyError: 101)
+        raise UserError(f"{path}: not a readable disgu checkpoint: {_what_is_wrong(path)}; expected a .pt "
+                        f"written by disgu (`disgu train-glow`, `disgu run`, `disgu baseline`)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path}: not a disgu checkpoint (expected a dict with format={FORMAT!r})")
     if payload.get("version", 0) > VERSION:
         raise UserError(f"{path}: checkpoint version {payload['version']} is newer than this disgu ({VERSION})")
     return payload
+
+
+def _what_is_wrong(path: Path) -> str:
+    """Why torch.load failed, from the file's first bytes: torch writes zip archives ('PK')."""
+    import zipfile
+
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK"):
+        if zipfile.is_zipfile(path):
+            return "the zip archive inside is damaged"
+        return "the file is truncated (an incomplete zip archive)"
+    if head.startswith(b"\x80"):
+        return "an old-format torch file that is truncated or damaged"
+    return "the file is not a torch .pt file (it does not start like a zip archive)"
 
 
 def list_checkpoints(out_dir: str | os.PathLike) -> list[Path]:

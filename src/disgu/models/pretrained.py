@@ -45,15 +45,24 @@ def load_glow(path: str | os.PathLike, map_location: str | torch.device = "cpu")
     if not path.is_file():
         raise UserError(f"{path}: no such Glow checkpoint")
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+        except (SafetensorError, OSError) as err:  # truncated, or not a safetensors file at all
+            raise _unreadable_safetensors(path, err) from None
         if "glow_config" not in meta:
             raise UserError(f"{path}: safetensors file has no 'glow_config' metadata (not a disgu Glow export)")
-        config = GlowConfig.from_dict(json.loads(meta["glow_config"]))
-        state = load_file(str(path), device=str(map_location))
+        try:
+            config = GlowConfig.from_dict(json.loads(meta["glow_config"]))
+        except (ValueError, TypeError) as err:
+            raise UserError(f"{path}: its 'glow_config' metadata is not a valid Glow config ({err})") from None
+        try:
+            state = load_file(str(path), device=str(map_location))
+        except (SafetensorError, OSError) as err:
+            raise _unreadable_safetensors(path, err) from None
         return _model_from_state(state, config, path), config
 
     from disgu.checkpoint import load_checkpoint
@@ -64,6 +73,13 @@ def load_glow(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         raise UserError(f"{path}: checkpoint has no config['model'] (not a Glow checkpoint)")
     config = GlowConfig.from_dict(model_cfg)
     return _model_from_state(ckpt["model"], config, path), config
+
+
+def _unreadable_safetensors(path: Path, err: Exception) -> UserError:
+    """One line for a .safetensors file the library cannot parse; its own message is the most precise part."""
+    why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return UserError(f"{path}: not a readable .safetensors Glow export, truncated or not that format ({why}); "
+                     f"expected a file written by `disgu export-glow` or a run's glow/glow.safetensors")
 
 
 def pretrained_name(dataset: str, resolution: int) -> str:
