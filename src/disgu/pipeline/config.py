@@ -12,7 +12,8 @@ Presets:
   spot when no weights are shipped (32x32, few steps), few directions and steps, small metric
   samples. It shows the pipeline working, not the method's quality.
 - `tiny`: seconds; for tests (16x16).
-Every field can be overridden with `section.field=value` (see `apply_overrides`).
+Every field can be overridden with `section.field=value` (see `apply_overrides`); `validate_config`
+refuses values no stage can use before any stage starts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -234,3 +236,118 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
 
 def config_json(cfg: RunConfig) -> str:
     return json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
+
+
+# ----------------------------------------------------------------------------- validation
+
+SEED_MAX = 2**32 - 1  # = disgu.cli.options.SEED_MAX: numpy's RandomState takes seeds in 0 .. 2**32 - 1
+
+# section -> fields that must be integers >= 1 (None allowed where the field is optional)
+_COUNTS: dict[str, tuple[str, ...]] = {
+    "": ("resolution",),
+    "glow": ("steps", "n_levels", "n_steps", "hidden", "batch_size", "eval_every", "checkpoint_every",
+             "heldout_size"),
+    "discovery": ("n_directions", "pca_images", "batch_size", "steps", "eval_every", "eval_batches",
+                  "checkpoint_every", "log_every"),
+    "contrastive": ("out_dim", "batch_size", "n_positives", "n_negatives", "prune_min_directions", "prune_samples",
+                    "steps", "checkpoint_every", "log_every"),
+    "evaluation": ("mig_train", "dci_train", "dci_test", "factor_vae_variance", "factor_vae_train",
+                   "factor_vae_eval", "beta_vae_train", "beta_vae_eval", "metric_batch", "direction_samples"),
+    "traversal": ("n_latents", "n_shifts", "scale", "gif_ms"),
+}
+# fields that must be > 0: learning rates, temperatures, shift ranges, limits
+_POSITIVE: dict[str, tuple[str, ...]] = {
+    "discovery": ("shift_range", "temperature", "lr", "nav_lr", "broken_limit"),
+    "contrastive": ("tau", "entropy_temperature", "lr", "nav_lr", "shift_range", "temperature", "broken_limit"),
+    "evaluation": ("direction_shift",),
+    "traversal": ("shift_range",),
+}
+# fields that must be >= 0: loss weights, minimum shifts, scales
+_NON_NEGATIVE: dict[str, tuple[str, ...]] = {
+    "discovery": ("init_scale", "eta", "min_shift"),
+    "contrastive": ("entropy_weight", "scale_weight", "min_shift"),
+}
+# fields that must lie in a closed interval
+_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "": {"seed": (0, SEED_MAX)},
+    "contrastive": {"hard_threshold": (0.0, 1.0), "prune_similarity": (-1.0, 1.0)},
+    "evaluation": {"seed": (0, SEED_MAX)},
+}
+_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {  # plus representation and glow.train_preset, see below
+    "glow": {"source": ("auto", "pretrained", "train")},
+    "discovery": {"navigator": ("ortho", "proj"), "navigator_base": ("identity", "random", "pca", "ica"),
+                  "reconstructor": ("light", "resnet18"), "latents": ("prior", "data")},
+    "contrastive": {"latents": ("prior", "data")},
+    "evaluation": {"dci_estimator": ("exact", "sklearn", "hist")},
+}
+
+
+def _show(value: Any) -> Any:
+    return format(value, "g") if isinstance(value, float) else value  # -1, not -1.0, for --set x=-1
+
+
+def _bad(key: str, value: Any, expected: str) -> UserError:
+    return UserError(f"--set {key}={_show(value)}: expected {expected}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_config(cfg: RunConfig, stages: typing.Sequence[str] | None = None) -> None:
+    """Refuse values no stage can use, before any stage spends time, naming the field as `--set` spells it.
+
+    `stages`: the stages about to run (default all); the contrastive bank is only checked when its stage runs.
+    """
+    from disgu.contrastive.trainer import check_bank_config
+    from disgu.glow_ica.distil import check_ica_config
+    from disgu.metrics.evaluate import resolve_metrics
+    from disgu.pipeline.stages import REPRESENTATIONS
+    from disgu.training.glow_presets import PRESETS as GLOW_PRESETS
+
+    def fields(section: str) -> tuple[Any, str]:
+        return (getattr(cfg, section), f"{section}.") if section else (cfg, "")
+
+    for section, names in _COUNTS.items():
+        obj, prefix = fields(section)
+        for name in names:
+            value = getattr(obj, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise _bad(prefix + name, value, "a positive integer")
+    for table, test, expected in ((_POSITIVE, lambda v: v > 0, "a number > 0"),
+                                  (_NON_NEGATIVE, lambda v: v >= 0, "a number >= 0")):
+        for section, names in table.items():
+            obj, prefix = fields(section)
+            for name in names:
+                value = getattr(obj, name)
+                if value is not None and not (_number(value) and test(value)):
+                    raise _bad(prefix + name, value, expected)
+    for section, limits in _RANGES.items():
+        obj, prefix = fields(section)
+        for name, (lo, hi) in limits.items():
+            value = getattr(obj, name)
+            if value is not None and not (_number(value) and lo <= value <= hi):
+                raise _bad(prefix + name, value, f"a number in {_show(lo)} .. {_show(hi)}")
+    choices_of = {**_CHOICES, "": {"representation": REPRESENTATIONS},
+                  "glow": {**_CHOICES["glow"], "train_preset": tuple(GLOW_PRESETS)}}
+    for section, choices in choices_of.items():
+        obj, prefix = fields(section)
+        for name, allowed in choices.items():
+            if getattr(obj, name) not in allowed:
+                raise _bad(prefix + name, getattr(obj, name), f"one of {', '.join(allowed)}")
+    for section in ("discovery", "contrastive"):
+        obj = getattr(cfg, section)
+        if obj.min_shift > obj.shift_range:
+            raise UserError(f"--set {section}.min_shift={_show(obj.min_shift)}: expected at most "
+                            f"{section}.shift_range ({_show(obj.shift_range)})")
+    try:
+        resolve_metrics(cfg.evaluation.metrics)
+    except UserError as err:
+        raise UserError(f"--set evaluation.metrics={cfg.evaluation.metrics}: {err}") from None
+    try:  # their messages start with the field (ica.steps: ...), which the user set with --set
+        if cfg.representation == "glow-ica":
+            check_ica_config(cfg.ica)
+        elif stages is None or "contrastive" in stages:
+            check_bank_config(cfg.contrastive)
+    except UserError as err:
+        raise UserError(f"--set {err}") from None

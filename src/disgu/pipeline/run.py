@@ -12,9 +12,8 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.errors import UserError
-from disgu.pipeline.config import RunConfig
+from disgu.pipeline.config import RunConfig, validate_config
 from disgu.pipeline.stages import (
-    REPRESENTATIONS,
     STAGE_FUNCTIONS,
     STAGES,
     RunContext,
@@ -27,17 +26,30 @@ from disgu.pipeline.stages import (
 )
 
 
-def _check_same_config(run_dir: Path, cfg: RunConfig) -> None:
+def _check_same_config(run_dir: Path, cfg: RunConfig) -> bool:
+    """True when the run dir starts afresh: no config.json yet, or one that no stage has produced anything for.
+
+    A first run that failed before computing anything (a wrong --data-path, a bad --glow) leaves only
+    config.json behind; the corrected command then replaces it instead of being refused.
+    """
     path = run_dir / "config.json"
     if not path.is_file():
-        return
+        return True
     old = _with_new_fields(json.loads(path.read_text()))
     new = cfg.to_dict()
     old.pop("device", None), new.pop("device", None)  # resuming on another device is fine
-    if old != new:
-        diff = sorted(_diff_keys(old, new))
-        raise UserError(f"--out {run_dir}: holds a run with a different configuration ({', '.join(diff[:6])} differ); "
-                        f"rerun with the same options to resume, or choose a new --out")
+    if old == new:
+        return False
+    if not _has_stage_output(run_dir):
+        return True
+    diff = sorted(_diff_keys(old, new))
+    raise UserError(f"--out {run_dir}: holds a run with a different configuration ({', '.join(diff[:6])} differ); "
+                    f"rerun with the same options to resume, or choose a new --out")
+
+
+def _has_stage_output(run_dir: Path) -> bool:
+    """Whether any stage wrote a file (a checkpoint, a DONE.json, ...) into the run dir."""
+    return any(p.is_file() for stage in STAGES for p in stage_dir(run_dir, stage).rglob("*"))
 
 
 def _with_new_fields(old: dict[str, Any]) -> dict[str, Any]:
@@ -82,28 +94,28 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise UserError(f"stages: unknown {sorted(unknown)}; expected some of {', '.join(STAGES)}")
-    if cfg.representation not in REPRESENTATIONS:
-        raise UserError(f"--set representation={cfg.representation}: expected one of {', '.join(REPRESENTATIONS)}")
-    plan = planned_stages(cfg)
     # settings that cannot work are refused before the Glow and discovery stages spend their time
-    if "contrastive" in plan and "contrastive" in stages:
-        from disgu.contrastive.trainer import check_bank_config
-
-        check_bank_config(cfg.contrastive)
-    if "ica" in plan:
-        from disgu.glow_ica.distil import check_ica_config
-
-        check_ica_config(cfg.ica)
+    validate_config(cfg, stages)
+    plan = planned_stages(cfg)
     if glow_path is not None and not Path(glow_path).is_file():
         raise UserError(f"--glow {glow_path}: no such file (expected a Glow checkpoint .pt or .safetensors)")
     run_dir = Path(out_dir)
     info = setup_distributed(cfg.device)
     if not is_main():
         log = _quiet
-    _check_same_config(run_dir, cfg)
+    fresh = _check_same_config(run_dir, cfg)
+    pending = [s for s in plan if s in stages and not is_done(run_dir, s)]
+    if pending and dataset is None:  # a wrong dataset or --data-path fails here, before anything is written
+        from disgu.data import load_dataset
+
+        dataset = load_dataset(cfg.dataset, data_path=cfg.data_path, resolution=cfg.resolution)
+    if glow_path is not None and "glow" in pending:  # so does a truncated or foreign --glow file
+        from disgu.models import load_glow
+
+        load_glow(glow_path)
     if is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
-        first = not (run_dir / "run_info.json").is_file()
+        first = fresh or not (run_dir / "run_info.json").is_file()
         write_json(run_dir / "config.json", cfg.to_dict())
         write_run_info(run_dir, cfg, cfg.seed, name="run_info.json" if first else "run_info_resumed.json")
     barrier()
