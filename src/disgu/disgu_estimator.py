@@ -16,6 +16,19 @@ import numpy as np
 from disgu.errors import UserError
 
 
+def check_images(images, name: str = "images") -> np.ndarray:
+    """The images as a uint8 (N, H, W, C) array with C = 1 or 3, or a UserError.
+
+    Only 4-D input is taken: an (H, W, C) image and an (N, H, W) stack look alike, and guessing
+    silently encoded one picture as dozens of greyscale strips.
+    """
+    arr = np.asarray(images)
+    if arr.ndim != 4 or arr.shape[-1] not in (1, 3) or arr.dtype != np.uint8:
+        raise UserError(f"{name}: expected uint8 images (N, H, W, C) with C = 1 or 3, got {arr.dtype} {arr.shape}; "
+                        f"pass images[None] for one image, images[..., None] for greyscale (N, H, W)")
+    return arr
+
+
 class DisGU:
     """Dis-GU representation learner.
 
@@ -80,16 +93,10 @@ class DisGU:
         return model._load_state(run_dir)
 
     def transform(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """uint8 images (N, H, W, C) or (N, H, W) -> float32 codes (N, D); resized to the run's resolution."""
+        """uint8 images (N, H, W, C), C = 1 or 3 -> float32 codes (N, D); resized to the run's resolution."""
         if not hasattr(self, "encoder_"):
             raise UserError("DisGU.transform: call fit(dataset) or DisGU.load(run_dir) first")
-        arr = np.asarray(images)
-        if arr.ndim == 3:
-            arr = arr[..., None]
-        if arr.ndim != 4 or arr.dtype != np.uint8:
-            raise UserError(f"images: expected uint8 (N, H, W, C) or (N, H, W), got {arr.dtype} {arr.shape}")
-        if arr.shape[-1] not in (1, 3):
-            raise UserError(f"images: expected 1 or 3 channels in the last axis, got shape {arr.shape}")
+        arr = check_images(images)
         if len(arr) == 0:
             return np.zeros((0, self.encoder_.code_dim), np.float32)
         return self.encoder_.encode_images(np.ascontiguousarray(arr), batch_size=batch_size).astype(np.float32)
