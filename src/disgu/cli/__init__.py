@@ -10,7 +10,7 @@ from disgu.errors import UserError
 
 
 class _Group(click.Group):
-    """A click group that turns a UserError into one line on stderr and exit status 2."""
+    """A click group that turns a UserError, or a bad option of any subcommand, into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -18,6 +18,19 @@ class _Group(click.Group):
         except UserError as err:
             click.echo(f"disgu: error: {err}", err=True)
             ctx.exit(2)
+        except click.UsageError as err:
+            if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+                raise  # `disgu data` alone prints the group's help
+            click.echo(f"disgu: error: {_usage_line(err)}", err=True)
+            ctx.exit(2)
+
+
+def _usage_line(err: click.UsageError) -> str:
+    """'run: Invalid value for '--seed': ... (see --help)': the subcommand, click's message, one line."""
+    path = err.ctx.command_path.split(" ", 1) if err.ctx is not None else []
+    where = f"{path[1]}: " if len(path) > 1 else ""
+    message = " ".join(err.format_message().split())
+    return f"{where}{message} (see --help)"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,43 +6,21 @@ from pathlib import Path
 
 import click
 
+from disgu.cli.options import POSITIVE, output_callback, seed_option, threads_option
 from disgu.errors import UserError
-
-
-class _OneLineCommand(click.Command):
-    """Bad options become a UserError, so the `disgu` group prints them as one line and exits 2."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as err:
-            where = f"{parent.command_path} {info_name}" if parent is not None else info_name
-            raise UserError(f"{where.split(' ', 1)[-1]}: {err.format_message()} (see --help)") from None
-
-
-class _OneLineGroup(click.Group):
-    command_class = _OneLineCommand
-
-    def resolve_command(self, ctx, args):
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as err:
-            raise UserError(f"{ctx.command_path.split(' ', 1)[-1]}: {err.format_message()}") from None
 
 
 def _common_options(f):
     """Dataset, output, seed and device options shared by every baseline command."""
     f = click.option("--metric-samples", type=click.IntRange(min=20), default=None, hidden=True,
                      help="Quick check: this many points where disentanglement_lib uses 10,000.")(f)
-    f = click.option("--dci-estimator", default="exact", show_default=True,
+    f = click.option("--dci-estimator", type=click.Choice(["exact", "sklearn", "hist"]), default="exact",
+                     show_default=True,
                      help="DCI's gradient-boosting estimator, as in `disgu metrics`.")(f)
-    f = click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="CPU threads for torch (default: torch's choice). 1 is much faster on cores shared "
-                          "with other jobs.")(f)
+    f = threads_option(f)
     f = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
-    f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                     help="Seed of the weights and of the training draws (metrics always use seed 0).")(f)
-    f = click.option("--out", type=click.Path(file_okay=False), required=True,
+    f = seed_option(help="Seed of the weights and of the training draws (metrics always use seed 0).")(f)
+    f = click.option("--out", type=click.Path(file_okay=False), required=True, callback=output_callback(folder=True),
                      help="Output folder: checkpoints, logs, metrics.json.")(f)
     f = click.option("--resolution", type=click.IntRange(min=8), default=None,
                      help="Resize images to this power of two (default: the dataset's size).")(f)
@@ -54,17 +32,17 @@ def _train_options(f):
     f = click.option("--no-eval", is_flag=True, help="Train only; do not compute metrics.json.")(f)
     f = click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)(f)
     f = click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True)(f)
-    f = click.option("--lr", type=float, default=1e-4, show_default=True, help="Adam learning rate.")(f)
+    f = click.option("--lr", type=POSITIVE, default=1e-4, show_default=True,
+                     help="Adam learning rate.")(f)
     f = click.option("--latent-dim", type=click.IntRange(min=2), default=10, show_default=True)(f)
-    f = click.option("--minutes", type=float, default=None,
+    f = click.option("--minutes", type=POSITIVE, default=None,
                      help="Training wall-time budget (minutes, summed over resumes).")(f)
     f = click.option("--steps", type=click.IntRange(min=1), default=None,
                      help="Training steps (default 300,000 unless --minutes is given).")(f)
     return f
 
 
-@click.group(cls=_OneLineGroup,
-             help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, and the untrained floor.")
+@click.group(help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, and the untrained floor.")
 def baseline() -> None:
     pass
 
@@ -72,7 +50,7 @@ def baseline() -> None:
 @baseline.command("beta-vae")
 @_common_options
 @_train_options
-@click.option("--beta", type=float, default=5.0, show_default=True, help="Weight of the KL term.")
+@click.option("--beta", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Weight of the KL term.")
 def beta_vae_command(**opts) -> None:
     """Train a beta-VAE (disentanglement_lib's conv encoder/decoder, Bernoulli decoder), then evaluate it.
 
@@ -84,7 +62,8 @@ def beta_vae_command(**opts) -> None:
 @baseline.command("factor-vae")
 @_common_options
 @_train_options
-@click.option("--gamma", type=float, default=9.0, show_default=True, help="Weight of the total-correlation term.")
+@click.option("--gamma", type=click.FloatRange(min=0), default=9.0, show_default=True,
+              help="Weight of the total-correlation term.")
 def factor_vae_command(**opts) -> None:
     """Train a FactorVAE (6 x 1000 discriminator), then evaluate it. Rerunning resumes."""
     _train_and_evaluate("factor-vae", opts)
@@ -99,15 +78,11 @@ def factor_vae_command(**opts) -> None:
               help="Code size (default 64 for the contrastive encoder, 10 for the beta-VAE one).")
 def untrained_command(**opts) -> None:
     """The floor: metrics of a randomly initialised encoder that never saw a training step."""
-    import torch
-
     from disgu.baselines.evaluate import representation_function, write_metrics
     from disgu.baselines.trainer import BaselineConfig, open_dataset
     from disgu.distributed import resolve_device
     from disgu.runinfo import write_run_info
 
-    torch.set_flush_denormal(True)
-    _set_threads(opts["threads"])
     cfg = BaselineConfig(model="untrained", dataset=opts["dataset"], data_path=opts["data_path"],
                          resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
                          threads=opts["threads"])
@@ -153,13 +128,6 @@ def _untrained_encoder(arch: str, dim: int | None, resolution: int, channels: in
     return arch, dim, lambda x: net(x)[0]  # the mean head, as for a trained VAE
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 def _metric_options(opts: dict) -> dict:
     from disgu.baselines.evaluate import reduced_sizes
 
@@ -174,8 +142,6 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset, train
     from disgu.distributed import resolve_device
 
-    if opts["minutes"] is not None and not opts["minutes"] > 0:
-        raise UserError(f"--minutes: expected a positive number, got {opts['minutes']}")
     cfg = BaselineConfig(
         model=model, dataset=opts["dataset"], data_path=opts["data_path"], resolution=opts["resolution"],
         latent_dim=opts["latent_dim"], beta=opts.get("beta", 5.0), gamma=opts.get("gamma", 9.0), lr=opts["lr"],

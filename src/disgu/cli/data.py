@@ -6,6 +6,7 @@ import json
 
 import click
 
+from disgu.cli.options import output_callback, seed_option
 from disgu.data import DATASET_NAMES
 
 
@@ -32,8 +33,9 @@ def info(dataset: str, data_path: str | None, resolution: int | None) -> None:
 
 @data.command()
 @_dataset_options
-@click.option("--out", type=click.Path(), required=True, help="PNG file to write.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Picks the factors held fixed.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, callback=output_callback(),
+              help="PNG file to write.")
+@seed_option(help="Picks the factors held fixed.")
 def show(dataset: str, data_path: str | None, resolution: int | None, out: str, seed: int) -> None:
     """Write a contact sheet: one row per factor, sweeping it with the others fixed."""
     from disgu.data import load_dataset

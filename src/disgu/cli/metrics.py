@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from disgu.cli.options import output_callback, seed_option
 from disgu.errors import UserError
 
 
@@ -36,15 +37,17 @@ def _load_array(path: str, option: str):
 @click.option("--factors", type=click.Path(dir_okay=False), help="Factors (N, F) as .npy (or .npz), one row per code.")
 @click.option("--metrics", "metric_names", default="headline", show_default=True,
               help="Comma-separated: mig, dci, factor_vae, beta_vae, sap, modularity; or 'headline', 'all'.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Each metric gets RandomState(seed).")
+@seed_option(help="Each metric gets RandomState(seed).")
 @click.option("--dci-estimator", type=click.Choice(["exact", "sklearn", "hist"]), default="exact", show_default=True,
               help="exact: disentanglement_lib's GradientBoostingClassifier model, fitted by disgu (seconds); "
                    "sklearn: the same model fitted by sklearn (minutes, for checking); "
                    "hist: histogram boosting, up to ~0.05 off, not for reported numbers.")
-@click.option("--n-jobs", type=int, default=None, help="Threads for DCI/SAP, one factor or dim each (default: 1).")
+@click.option("--n-jobs", type=click.IntRange(min=1), default=None,
+              help="Threads for DCI/SAP, one factor or dim each (default: 1).")
 @click.option("--dataset", "dataset_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
 @click.option("--method", "method_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Result JSON to write.")
+@click.option("--out", type=click.Path(dir_okay=False), callback=output_callback(),
+              help="Result JSON to write.")
 @click.pass_context
 def metrics(ctx, codes, factors, metric_names, seed, dci_estimator, n_jobs, dataset_label, method_label, out) -> None:
     """Score codes against ground-truth factors as disentanglement_lib does.
@@ -78,11 +81,12 @@ def metrics(ctx, codes, factors, metric_names, seed, dci_estimator, n_jobs, data
 
 @metrics.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", "outs", multiple=True, type=click.Path(dir_okay=False),
+@click.option("--out", "outs", multiple=True, type=click.Path(dir_okay=False), callback=output_callback(),
               help="Table file(s); the format follows the suffix: .md, .csv or .json. Repeatable.")
 @click.option("--dataset", default=None, help="Dataset label for files that carry none.")
 @click.option("--method", default=None, help="Method label for files that carry none.")
-@click.option("--digits", type=int, default=2, show_default=True, help="Decimals in the Markdown table.")
+@click.option("--digits", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Decimals in the Markdown table.")
 def aggregate(files, outs, dataset, method, digits) -> None:
     """Mean +- std over runs (seeds) of metrics JSON FILES, in the paper's Table 1 layout."""
     from disgu.atomic import atomic_path

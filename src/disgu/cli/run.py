@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from disgu.cli.options import output_callback, seed_option, threads_option
+
 PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESET_NAMES; torch is imported lazily
 
 
@@ -14,8 +16,9 @@ PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESE
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default="demo", show_default=True,
               help="demo: <10 min on 2 CPU cores; cpu: ~30 min, best on CPU; paper: the paper's GPU setting; "
                    "tiny: seconds, for tests.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run dir; rerun to resume.")
+@seed_option(help="Seed of every stage.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=output_callback(folder=True),
+              help="Run dir; rerun to resume.")
 @click.option("--glow", "glow_path", type=click.Path(), default=None,
               help="A Glow checkpoint (.pt) or export (.safetensors) to use instead of the shipped or a new one.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or auto (default: the preset's, auto).")
@@ -25,30 +28,28 @@ PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESE
 @click.option("--stages", default=None,
               help="Comma-separated subset of glow,ica,discovery,contrastive,distil,evaluation,traversal (the "
                    "representation's stages run: glow,discovery,contrastive,... or glow,ica,distil,...).")
-@click.option("--threads", type=int, default=None,
-              help="torch CPU threads (default: torch's choice; 1 is faster when other jobs share the cores).")
+@threads_option
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def run(dataset: str, data_path: str | None, preset: str, seed: int, out: str, glow_path: str | None,
-        device: str | None, overrides: tuple[str, ...], stages: str | None, threads: int | None,
+@click.pass_context
+def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, seed: int, out: str,
+        glow_path: str | None, device: str | None, overrides: tuple[str, ...], stages: str | None, threads: int,
         no_progress: bool) -> None:
     """Run Dis-GU end to end into OUT; finished stages are skipped when the same command is run again."""
-    import torch
-
-    from disgu.errors import UserError
     from disgu.pipeline.config import apply_overrides, make_config
     from disgu.pipeline.run import run_pipeline
     from disgu.pipeline.stages import STAGES
 
-    torch.set_flush_denormal(True)
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads: expected a positive integer, got {threads}")
-        torch.set_num_threads(threads)
     cfg = make_config(preset, dataset=dataset, data_path=data_path, seed=seed, device=device)
     apply_overrides(cfg, list(overrides))
     chosen = STAGES if stages is None else tuple(s.strip() for s in stages.split(",") if s.strip())
-    run_pipeline(cfg, out, glow_path=glow_path, progress=not no_progress, stages=chosen,
-                 log=lambda m: click.echo(m, err=True))
+    try:
+        run_pipeline(cfg, out, glow_path=glow_path, progress=not no_progress, stages=chosen,
+                     log=lambda m: click.echo(m, err=True))
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM while the Glow trains): stages resume from their last checkpoint.
+        click.echo(f"\ndisgu: run stopped; rerun the same command to resume from the last checkpoint in {out}",
+                   err=True)
+        ctx.exit(130)
     from pathlib import Path
 
     metrics = Path(out) / "metrics.json"

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from disgu.cli.options import COUNT, POSITIVE, output_callback, seed_option, threads_option
 from disgu.errors import UserError
 
 # CLI option -> (section, field): "train" fields of GlowTrainConfig, "model" fields of GlowConfig.
@@ -69,33 +70,33 @@ def build_train_config(options: dict[str, Any], resume_path: Path | None):
 @click.command("train-glow")
 @click.option("--dataset", default=None, help="Built-in dataset name, an .npz/.h5 file or an image folder.")
 @click.option("--data-path", type=click.Path(), default=None, help="The official file or folder of the dataset.")
-@click.option("--out", type=click.Path(), required=True, help="Run folder: checkpoints, samples, logs.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, callback=output_callback(folder=True),
+              help="Run folder: checkpoints, samples, logs.")
 @click.option("--preset", type=click.Choice(["demo", "cpu", "paper"]), default="demo", show_default=True,
               help="Architecture and schedule sized for the machine (see docs/glow.md).")
-@click.option("--steps", type=int, default=None, help="Total optimizer steps (a resumed run continues to this).")
-@click.option("--batch-size", type=int, default=None, help="Images per step per process.")
-@click.option("--lr", type=float, default=None, help="Peak learning rate after warm-up.")
+@click.option("--steps", type=COUNT, default=None, help="Total optimizer steps (a resumed run continues to this).")
+@click.option("--batch-size", type=COUNT, default=None, help="Images per step per process.")
+@click.option("--lr", type=POSITIVE, default=None, help="Peak learning rate after warm-up.")
 @click.option("--optimizer", type=click.Choice(["adam", "adamax"]), default=None)
-@click.option("--warmup-steps", type=int, default=None)
-@click.option("--grad-clip", type=float, default=None, help="Max global gradient norm.")
-@click.option("--resolution", type=int, default=None, help="Image size (must be divisible by 2**levels).")
-@click.option("--levels", type=int, default=None, help="L, number of levels.")
-@click.option("--flow-steps", type=int, default=None, help="K, flow steps per level.")
-@click.option("--hidden", type=int, default=None, help="Width of the coupling networks.")
-@click.option("--n-bits", type=int, default=None, help="Bits per colour channel the model sees (1-8).")
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=None)
+@click.option("--grad-clip", type=POSITIVE, default=None, help="Max global gradient norm.")
+@click.option("--resolution", type=COUNT, default=None, help="Image size (must be divisible by 2**levels).")
+@click.option("--levels", type=COUNT, default=None, help="L, number of levels.")
+@click.option("--flow-steps", type=COUNT, default=None, help="K, flow steps per level.")
+@click.option("--hidden", type=COUNT, default=None, help="Width of the coupling networks.")
+@click.option("--n-bits", type=click.IntRange(1, 8), default=None, help="Bits per colour channel the model sees (1-8).")
 @click.option("--additive/--affine", "additive", default=None, help="Coupling type (default affine).")
-@click.option("--heldout-size", type=int, default=None, help="Images held out for bits/dim (<= 10%).")
-@click.option("--checkpoint-every", type=int, default=None)
-@click.option("--eval-every", type=int, default=None)
-@click.option("--sample-every", type=int, default=None)
-@click.option("--seed", type=int, default=None)
+@click.option("--heldout-size", type=COUNT, default=None, help="Images held out for bits/dim (<= 10%).")
+@click.option("--checkpoint-every", type=COUNT, default=None)
+@click.option("--eval-every", type=COUNT, default=None)
+@click.option("--sample-every", type=COUNT, default=None)
+@seed_option(default=None, help="Seed of the weights and batches (default: the preset's, 0; or the checkpoint's).")
 @click.option("--resume", default=None, is_flag=False, flag_value="auto", metavar="[CKPT]",
               help="Continue from CKPT, or from the newest checkpoint in --out when no path is given.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default auto).")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast for the coupling networks.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
-@click.option("--threads", type=int, default=None,
-              help="torch CPU threads (default: torch's). Use 1 when another job holds one of 2 cores.")
+@threads_option
 def train_glow_command(**options: Any) -> None:
     """Train a Glow on a dataset; resumable, DDP-ready (run under torchrun for several processes)."""
     from disgu.training import train_glow
@@ -111,19 +112,19 @@ def train_glow_command(**options: Any) -> None:
 
 @click.command("sample")
 @click.option("--glow", "glow_path", type=click.Path(), required=True, help="Checkpoint (.pt) or export (.safetensors).")
-@click.option("--out", type=click.Path(), required=True, help="PNG grid to write.")
-@click.option("-n", "--num", type=int, default=36, show_default=True)
-@click.option("--temperature", type=float, default=0.7, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int) -> None:
+@click.option("--out", type=click.Path(dir_okay=False), required=True, callback=output_callback(),
+              help="PNG grid to write.")
+@click.option("-n", "--num", type=COUNT, default=36, show_default=True)
+@click.option("--temperature", type=POSITIVE, default=0.7, show_default=True)
+@seed_option(help="Seed of the sampled latents.")
+@threads_option
+def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int, threads: int) -> None:
     """Write a grid of Glow samples at a temperature."""
     import torch
 
     from disgu.models import input_to_images, load_glow
     from disgu.training.glow_trainer import save_grid
 
-    if num < 1:
-        raise UserError(f"--num: expected a positive integer, got {num}")
     model, config = load_glow(glow_path)
     x = model.sample(num, temperature, generator=torch.Generator().manual_seed(seed))
     save_grid(input_to_images(x, config.n_bits), Path(out))
@@ -133,7 +134,8 @@ def sample_command(glow_path: str, out: str, num: int, temperature: float, seed:
 @click.command("export-glow")
 @click.argument("checkpoint", type=click.Path())
 @click.option("--name", required=True, help="File stem, e.g. glow-shapes3d-32 (what load_pretrained_glow looks for).")
-@click.option("--out-dir", type=click.Path(), default=None, help="Default: the package's weights folder.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None, callback=output_callback(folder=True),
+              help="Default: the package's weights folder.")
 def export_glow_command(checkpoint: str, name: str, out_dir: str | None) -> None:
     """Export a training checkpoint to <name>.safetensors plus a <name>.json manifest."""
     from disgu.models.pretrained import WEIGHTS_DIR, export_glow

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import click
 
+from disgu.cli.options import output_callback, seed_option, threads_option
+
 
 @click.command(name="traverse")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), required=True, help="A finished `disgu run` dir.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output dir (default RUN/traversals).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, callback=output_callback(folder=True),
+              help="Output dir (default RUN/traversals).")
 @click.option("--shift-range", type=float, default=None, help="eps from -r to r (default: the run's config).")
 @click.option("--n-latents", type=int, default=None, help="Rows per strip (default: the run's config).")
 @click.option("--n-shifts", type=int, default=None, help="Columns per strip (default: the run's config).")
-@click.option("--seed", type=int, default=None, help="Latents drawn (default: the run's seed).")
+@seed_option(default=None, help="Latents drawn (default: the run's seed).")
+@threads_option
 def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents: int | None,
-             n_shifts: int | None, seed: int | None) -> None:
+             n_shifts: int | None, seed: int | None, threads: int) -> None:
     """Write direction_XXX.png/.gif, top_directions.png and index.json (directions ranked by score)."""
     import json
     from pathlib import Path
-
-    import torch
 
     from disgu.discovery.generator import FrozenGlow
     from disgu.errors import UserError
@@ -26,14 +28,13 @@ def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents
     from disgu.pipeline.stages import load_trained
     from disgu.viz.traverse import write_traversals
 
-    torch.set_flush_denormal(True)
     run = Path(run_dir)
     if not (run / "config.json").is_file():
         raise UserError(f"--run {run}: no config.json (not a `disgu run` dir)")
     cfg = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
     for name, value in (("shift_range", shift_range), ("n_latents", n_latents), ("n_shifts", n_shifts)):
         if value is not None:
-            if value <= 0:
+            if not value > 0:  # also refuses nan
                 raise UserError(f"--{name.replace('_', '-')}: expected a positive value, got {value}")
             setattr(cfg.traversal, name, value)
     glow, navigator, levels, encoder = load_trained(run)
