@@ -1,0 +1,143 @@
+"""The command-line mistakes a new user makes, each with the one line `disgu` must answer.
+
+Shared by tests/test_cli_errors.py (which checks every case) and benchmarks/cli_errors.py (which
+writes the table in docs/cli-errors.md), so the documented messages are the tested ones.
+In `args`, {tmp} is a scratch folder prepared by `make_files`, {file} a regular file in it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    what: str  # the mistake, in words
+    args: tuple[str, ...]  # the command line after `disgu`
+    expect: str  # must appear in the error line
+    proc: bool = False  # needs Linux's /proc
+
+    def argv(self, tmp: Path) -> list[str]:
+        return [a.format(tmp=tmp, file=tmp / "a_file") for a in self.args]
+
+
+def make_files(tmp: Path) -> None:
+    """The damaged weight files, odd arrays and a finished-looking run dir the cases point at."""
+    import torch
+    from safetensors.torch import save_file
+
+    from disgu.checkpoint import save_checkpoint
+
+    (tmp / "a_file").write_text("a regular file, not a folder\n")
+    save_file({"w": torch.zeros(4096)}, str(tmp / "glow.safetensors"), metadata={"glow_config": "{}"})
+    _truncate(tmp / "glow.safetensors", 0.5)
+    save_checkpoint(tmp / "glow.pt", model={"w": torch.zeros(4096)}, config={"model": {}}, step=1)
+    _truncate(tmp / "glow.pt", 0.5)
+    (tmp / "notes.pt").write_text("hello, not a checkpoint\n")
+    np.save(tmp / "one_image.npy", np.zeros((8, 64, 3), np.uint8))
+    np.save(tmp / "float_images.npy", np.zeros((2, 8, 8, 3), np.float32))
+    run = tmp / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"dataset": "shapes3d"}))
+
+
+def _truncate(path: Path, keep: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+RUN = ("run", "--dataset", "shapes3d", "--preset", "tiny", "--no-progress")
+BASE = ("baseline", "beta-vae", "--dataset", "shapes3d")
+GLOW = ("train-glow", "--dataset", "shapes3d")
+OUT = "{tmp}/out"  # an output that must not exist after the error
+
+CASES: tuple[Case, ...] = (
+    # threads
+    Case("run: zero threads", (*RUN, "--out", OUT, "--threads", "0"), "--threads"),
+    Case("train-glow: zero threads", (*GLOW, "--out", OUT, "--threads", "0"), "--threads"),
+    Case("baseline: zero threads", (*BASE, "--out", OUT, "--threads", "0"), "--threads"),
+    Case("encode: zero threads", ("encode", "--run", "{tmp}/run", "--images", "{tmp}/x.npy", "--out",
+                                  "{tmp}/out.npy", "--threads", "0"), "--threads"),
+    Case("traverse: zero threads", ("traverse", "--run", "{tmp}/run", "--out", OUT, "--threads", "-2"), "--threads"),
+    Case("sample: zero threads", ("sample", "--glow", "{tmp}/glow.pt", "--out", "{tmp}/out.png", "--threads", "0"),
+         "--threads"),
+    # seeds
+    Case("run: negative seed", (*RUN, "--out", OUT, "--seed", "-1"), "--seed"),
+    Case("run: seed beyond 2**32 - 1", (*RUN, "--out", OUT, "--seed", "4294967296"), "--seed"),
+    Case("metrics: negative seed", ("metrics", "--codes", "{tmp}/c.npy", "--factors", "{tmp}/f.npy", "--out",
+                                    "{tmp}/out.json", "--seed", "-1"), "--seed"),
+    Case("train-glow: negative seed", (*GLOW, "--out", OUT, "--seed", "-1"), "--seed"),
+    Case("baseline: negative seed", (*BASE, "--out", OUT, "--seed", "-1"), "--seed"),
+    Case("traverse: negative seed", ("traverse", "--run", "{tmp}/run", "--out", OUT, "--seed", "-1"), "--seed"),
+    Case("sample: seed beyond 2**32 - 1", ("sample", "--glow", "{tmp}/glow.pt", "--out", "{tmp}/out.png", "--seed",
+                                          "4294967296"), "--seed"),
+    Case("data show: negative seed", ("data", "show", "shapes3d", "--out", "{tmp}/out.png", "--seed", "-1"),
+         "--seed"),
+    Case("run: --set seed out of range", (*RUN, "--out", OUT, "--set", "seed=-3"), "--set seed=-3"),
+    # --set values of `disgu run`
+    Case("run: negative learning rate", (*RUN, "--out", OUT, "--set", "discovery.lr=-1"), "--set discovery.lr"),
+    Case("run: negative steps", (*RUN, "--out", OUT, "--set", "discovery.steps=-5"), "--set discovery.steps=-5"),
+    Case("run: zero steps", (*RUN, "--out", OUT, "--set", "contrastive.steps=0"), "--set contrastive.steps=0"),
+    Case("run: zero batch size", (*RUN, "--out", OUT, "--set", "contrastive.batch_size=0"),
+         "--set contrastive.batch_size=0"),
+    Case("run: zero temperature", (*RUN, "--out", OUT, "--set", "contrastive.tau=0"), "--set contrastive.tau"),
+    Case("run: threshold above 1", (*RUN, "--out", OUT, "--set", "contrastive.hard_threshold=1.5"),
+         "--set contrastive.hard_threshold"),
+    Case("run: zero metric sample", (*RUN, "--out", OUT, "--set", "evaluation.mig_train=0"),
+         "--set evaluation.mig_train=0"),
+    Case("run: unknown choice", (*RUN, "--out", OUT, "--set", "discovery.navigator=spiral"),
+         "--set discovery.navigator=spiral"),
+    Case("run: min shift above the range", (*RUN, "--out", OUT, "--set", "discovery.min_shift=9"),
+         "discovery.min_shift"),
+    Case("run: unknown metric", (*RUN, "--out", OUT, "--set", "evaluation.metrics=mig,nope"),
+         "--set evaluation.metrics"),
+    Case("run: Glow-ICA with zero steps", (*RUN, "--out", OUT, "--set", "representation=glow-ica", "--set",
+                                           "ica.steps=0"), "--set ica.steps"),
+    Case("run: not a number", (*RUN, "--out", OUT, "--set", "discovery.lr=fast"), "--set discovery.lr=fast"),
+    # options of train-glow and baseline
+    Case("train-glow: zero steps", (*GLOW, "--out", OUT, "--steps", "0"), "--steps"),
+    Case("train-glow: negative learning rate", (*GLOW, "--out", OUT, "--lr", "-1e-3"), "--lr"),
+    Case("train-glow: zero batch size", (*GLOW, "--out", OUT, "--batch-size", "0"), "--batch-size"),
+    Case("train-glow: 9 bits", (*GLOW, "--out", OUT, "--n-bits", "9"), "--n-bits"),
+    Case("baseline: zero steps", (*BASE, "--out", OUT, "--steps", "0"), "--steps"),
+    Case("baseline: zero minutes", (*BASE, "--out", OUT, "--minutes", "0"), "--minutes"),
+    Case("baseline: nan learning rate", (*BASE, "--out", OUT, "--lr", "nan"), "--lr"),
+    Case("sample: zero images", ("sample", "--glow", "{tmp}/glow.pt", "--out", "{tmp}/out.png", "-n", "0"), "--num"),
+    # outputs that cannot be written
+    Case("run: --out in /proc", (*RUN, "--out", "/proc/x"), "--out /proc/x", proc=True),
+    Case("run: --out is a file", (*RUN, "--out", "{file}"), "--out"),
+    Case("encode: --out under a file", ("encode", "--run", "{tmp}/run", "--images", "{tmp}/one_image.npy", "--out",
+                                        "{file}/codes.npy"), "--out"),
+    Case("traverse: --out in /proc", ("traverse", "--run", "{tmp}/run", "--out", "/proc/x"), "--out /proc/x",
+         proc=True),
+    Case("sample: --out in /proc", ("sample", "--glow", "{tmp}/glow.pt", "--out", "/proc/x/s.png"), "--out /proc/x",
+         proc=True),
+    Case("data show: --out under a file", ("data", "show", "shapes3d", "--out", "{file}/sheet.png"), "--out"),
+    Case("metrics: --out in /proc", ("metrics", "--codes", "{tmp}/c.npy", "--factors", "{tmp}/f.npy", "--out",
+                                     "/proc/x/m.json"), "--out /proc/x", proc=True),
+    Case("metrics aggregate: --out in /proc", ("metrics", "aggregate", "{tmp}/m.json", "--out", "/proc/x/t.md"),
+         "--out /proc/x", proc=True),
+    Case("train-glow: --out in /proc", (*GLOW, "--out", "/proc/x"), "--out /proc/x", proc=True),
+    Case("baseline: --out under a file", (*BASE, "--out", "{file}/b"), "--out"),
+    Case("export-glow: --out-dir in /proc", ("export-glow", "{tmp}/glow.pt", "--name", "g", "--out-dir", "/proc/x"),
+         "--out-dir /proc/x", proc=True),
+    # damaged weight files
+    Case("run: truncated --glow .safetensors", (*RUN, "--out", OUT, "--glow", "{tmp}/glow.safetensors"),
+         "glow.safetensors: not a readable .safetensors"),
+    Case("sample: truncated --glow .safetensors", ("sample", "--glow", "{tmp}/glow.safetensors", "--out",
+                                                   "{tmp}/out.png"), "glow.safetensors: not a readable .safetensors"),
+    Case("run: truncated --glow .pt", (*RUN, "--out", OUT, "--glow", "{tmp}/glow.pt"), "glow.pt: not a readable"),
+    Case("sample: a text file as --glow", ("sample", "--glow", "{tmp}/notes.pt", "--out", "{tmp}/out.png"),
+         "notes.pt: not a readable"),
+    Case("export-glow: truncated checkpoint", ("export-glow", "{tmp}/glow.pt", "--name", "g", "--out-dir", OUT),
+         "glow.pt: not a readable"),
+    # image arrays
+    Case("encode: one (H, W, C) image", ("encode", "--run", "{tmp}/run", "--images", "{tmp}/one_image.npy", "--out",
+                                         "{tmp}/out.npy"), "(N, H, W, C)"),
+    Case("encode: float images", ("encode", "--run", "{tmp}/run", "--images", "{tmp}/float_images.npy", "--out",
+                                  "{tmp}/out.npy"), "uint8"),
+)
