@@ -63,6 +63,21 @@ def test_dependent_components_are_grouped_and_the_circle_becomes_one_angle_code(
     assert merged > raw + 0.2, (raw, merged)  # the hue is no longer split over two codes
 
 
+def test_groups_that_are_no_circle_keep_their_components():
+    z, factors = _mixed_sources()
+    s = fit_latent_ica(z, 4, seed=0).sources(z)
+    ring = fit_group_codes(s, circle_cv=0.3)  # cos/sin of one angle: a circle, the angle alone
+    assert ring.layout().count(2) == 1 and ring.n_codes == 3
+    keep = fit_group_codes(s, circle_cv=0.0)  # every group counts as "no circle": components stay beside the angle
+    assert keep.n_codes == 5 and keep.n_targets == 6 and sorted(keep.layout()) == [1, 1, 1, 1, 2]
+    c = keep.codes(keep.plane_coordinates(s))
+    assert c.shape == (len(z), 5)
+    grouped = [g for g in keep.groups if len(g) == 2][0]
+    pos = keep.layout().index(2)
+    np.testing.assert_allclose(c[:, pos + 1 : pos + 3], s[:, grouped])  # the components themselves
+    assert keep.code_cuts()[pos] == keep.cuts[keep.groups.index(grouped)]
+
+
 def test_frame_saves_and_loads_without_pickle(tmp_path):
     z, _ = _mixed_sources(1000)
     frame = GlowICA.fit(z, (2,), 4, seed=1)

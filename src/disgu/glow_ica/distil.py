@@ -32,8 +32,10 @@ class ICAConfig:
     n_components: int = 10
     fit_images: int = 4000  # the first images of the encoded sample fit the ICA and the groups
     images: int = 20_000  # training images encoded by the Glow (teacher targets for the encoder)
-    group_threshold: float = 0.07  # mutual information (nats, bias-corrected) above which two components share a group
+    group_threshold: float = 0.1  # mutual information (nats, bias-corrected) above which two components share a group
     group_bins: int = 16
+    circle_cv: float | None = None  # groups whose radius varies less than this are circles (angle only); others
+    #                                 keep their components as codes too (None: every group is an angle alone)
     max_iter: int = 1000
     encode_chunk: int = 1000  # images per resumable chunk of Glow encoding
     steps: int = 4000  # encoder updates

@@ -23,10 +23,10 @@ class GlowICA:
 
     @classmethod
     def fit(cls, latents: np.ndarray, levels: tuple[int, ...], n_components: int, seed: int,
-            threshold: float = 0.07, bins: int = 16, max_iter: int = 1000) -> GlowICA:
+            threshold: float = 0.1, bins: int = 16, max_iter: int = 1000, circle_cv: float | None = None) -> GlowICA:
         """Independent components of (n, a) navigated latents, then their dependent groups."""
         ica = fit_latent_ica(latents, n_components, seed, max_iter)
-        groups = fit_group_codes(ica.sources(latents), threshold, bins)
+        groups = fit_group_codes(ica.sources(latents), threshold, bins, circle_cv=circle_cv)
         return cls(tuple(levels), ica, groups, seed, len(latents))
 
     def targets(self, latents: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ def dependence_matrix(sources: np.ndarray, bins: int = 16) -> np.ndarray:
     return m - (bins - 1) ** 2 / (2 * len(s)) * (1 - np.eye(k))
 
 
-def dependent_groups(sources: np.ndarray, threshold: float = 0.07, bins: int = 16) -> list[list[int]]:
+def dependent_groups(sources: np.ndarray, threshold: float = 0.1, bins: int = 16) -> list[list[int]]:
     """Connected components of the graph whose edges join sources with mutual information above `threshold`.
 
     Ordered by their smallest member, so the grouping is deterministic.
@@ -69,14 +69,18 @@ class GroupCodes:
     centres: list[list[float]] = field(default_factory=list)  # per group: its mean source vector
     planes: list[list[list[float]]] = field(default_factory=list)  # per group: (len(group), 2) plane basis
     cuts: list[float] = field(default_factory=list)  # per group: the angle (radians) where the circle is cut
+    keep: list[bool] = field(default_factory=list)  # per group: its components stay codes too (not a circle)
+
+    def _keeps(self, gi: int) -> bool:
+        return bool(self.keep[gi]) if self.keep else False
 
     @property
     def n_targets(self) -> int:
-        return sum(1 if len(g) == 1 else 2 for g in self.groups)
+        return sum(self.layout())
 
     @property
     def n_codes(self) -> int:
-        return len(self.groups)
+        return len(self.layout())
 
     def plane_coordinates(self, sources: np.ndarray) -> np.ndarray:
         """(n, k) sources -> (n, n_targets) continuous coordinates."""
@@ -84,36 +88,53 @@ class GroupCodes:
         for gi, g in enumerate(self.groups):
             if len(g) == 1:
                 cols.append(sources[:, g])
-            else:
-                cols.append((sources[:, g] - np.asarray(self.centres[gi])) @ np.asarray(self.planes[gi]))
+                continue
+            cols.append((sources[:, g] - np.asarray(self.centres[gi])) @ np.asarray(self.planes[gi]))
+            if self._keeps(gi):
+                cols.append(sources[:, g])
         return np.concatenate(cols, 1)
 
     def codes(self, coords: np.ndarray) -> np.ndarray:
         """(n, n_targets) coordinates -> (n, n_codes) codes; a group's code is an angle in [0, 2 pi)."""
         cols, j = [], 0
-        for gi, g in enumerate(self.groups):
-            if len(g) == 1:
+        for width, cut in zip(self.layout(), self.code_cuts()):
+            if width == 1:
                 cols.append(coords[:, j : j + 1])
-                j += 1
             else:
-                angle = np.arctan2(coords[:, j + 1], coords[:, j]) - self.cuts[gi]
-                cols.append(np.mod(angle, 2 * np.pi)[:, None])
-                j += 2
+                cols.append(np.mod(np.arctan2(coords[:, j + 1], coords[:, j]) - cut, 2 * np.pi)[:, None])
+            j += width
         return np.concatenate(cols, 1)
 
     def layout(self) -> list[int]:
-        """Per code: 1 (a single source) or 2 (a group's plane), the shape an encoder head needs."""
-        return [1 if len(g) == 1 else 2 for g in self.groups]
+        """Per code: 1 (a source passed through) or 2 (a group's plane, read as an angle): what an encoder head needs."""
+        out: list[int] = []
+        for gi, g in enumerate(self.groups):
+            out += [1] if len(g) == 1 else [2] + ([1] * len(g) if self._keeps(gi) else [])
+        return out
+
+    def code_cuts(self) -> list[float]:
+        """Per code, the cut of its angle (0 for codes that are not angles)."""
+        out: list[float] = []
+        for gi, g in enumerate(self.groups):
+            out += [0.0] if len(g) == 1 else [self.cuts[gi]] + ([0.0] * len(g) if self._keeps(gi) else [])
+        return out
 
 
-def fit_group_codes(sources: np.ndarray, threshold: float = 0.07, bins: int = 16, cut_bins: int = 72) -> GroupCodes:
-    """Group the sources, and fit each group's plane (its top two principal axes) and the cut of its angle."""
+def fit_group_codes(sources: np.ndarray, threshold: float = 0.1, bins: int = 16, cut_bins: int = 72,
+                    circle_cv: float | None = None) -> GroupCodes:
+    """Group the sources, and fit each group's plane (its top two principal axes) and the cut of its angle.
+
+    With `circle_cv`, a group is a circle when the radius of its points in the plane varies less than
+    that (coefficient of variation; a hue's ring of the shipped Shapes3D Glow: 0.19-0.20, the
+    scale-and-shape and orientation groups: 0.37-0.50): a circle's code is its angle alone, any other
+    group keeps its components as codes beside the angle.
+    """
     s = np.asarray(sources, np.float64)
     groups = dependent_groups(s, threshold, bins)
     out = GroupCodes(groups=groups)
     for g in groups:
         if len(g) == 1:
-            out.centres.append([]), out.planes.append([]), out.cuts.append(0.0)
+            out.centres.append([]), out.planes.append([]), out.cuts.append(0.0), out.keep.append(False)
             continue
         y = s[:, g]
         centre = y.mean(0)
@@ -123,5 +144,7 @@ def fit_group_codes(sources: np.ndarray, threshold: float = 0.07, bins: int = 16
         uv = (y - centre) @ plane
         hist, _ = np.histogram(np.arctan2(uv[:, 1], uv[:, 0]), cut_bins, (-np.pi, np.pi))
         cut = (int(np.argmin(hist)) + 0.5) / cut_bins * 2 * np.pi - np.pi
+        radius = np.hypot(uv[:, 0], uv[:, 1])
+        out.keep.append(circle_cv is not None and float(radius.std() / radius.mean()) >= circle_cv)
         out.centres.append(centre.tolist()), out.planes.append(plane.tolist()), out.cuts.append(float(cut))
     return out

@@ -221,7 +221,7 @@ def stage_ica(ctx: RunContext) -> dict[str, Any]:
     latents = encode_in_chunks(frozen, ctx.dataset, idx, out / "latents", cfg.encode_chunk, ctx.progress)
     t1 = time.perf_counter()
     frame = GlowICA.fit(latents[: cfg.fit_images], frozen.levels, cfg.n_components, ctx.cfg.seed,
-                        cfg.group_threshold, cfg.group_bins, cfg.max_iter)
+                        cfg.group_threshold, cfg.group_bins, cfg.max_iter, cfg.circle_cv)
     summary = {"images": len(idx), "fit_images": cfg.fit_images, "n_components": cfg.n_components,
                "groups": frame.groups.groups, "n_codes": frame.groups.n_codes, "ica_iterations": frame.ica.n_iter,
                "ica_converged": frame.ica.converged, "encode_seconds_this_session": round(t1 - t0, 2),
@@ -247,7 +247,7 @@ def stage_distil(ctx: RunContext) -> dict[str, Any]:
     order = np.argsort(idx)
     images = np.empty((len(idx), *ctx.dataset.image_shape), np.uint8)
     images[order] = ctx.dataset.images(idx[order])
-    summary = train_distilled_encoder(images, frame.targets(latents), frame.groups.layout(), frame.groups.cuts,
+    summary = train_distilled_encoder(images, frame.targets(latents), frame.groups.layout(), frame.groups.code_cuts(),
                                       cfg, ctx.run_dir / "distil", ctx.cfg.seed, ctx.device, ctx.progress)
     return {"heldout_mse": summary["heldout_mse"]}
 
