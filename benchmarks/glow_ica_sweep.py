@@ -49,7 +49,8 @@ def main() -> None:
     p.add_argument("--dataset", default="shapes3d")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--components", nargs="+", type=int, default=[10])
-    p.add_argument("--thresholds", nargs="+", type=float, default=[0.07])
+    p.add_argument("--thresholds", nargs="+", type=float, default=[0.1])
+    p.add_argument("--circle-cv", nargs="*", type=float, default=[], help="also score these circle_cv values")
     p.add_argument("--fit-images", type=int, default=4000)
     a = p.parse_args()
     torch.set_flush_denormal(True)
@@ -67,14 +68,16 @@ def main() -> None:
         z_fit = _cached(cache / f"fit{seed}.npy", lambda: _encode(frozen, ds.images(idx[order]))[np.argsort(order)])
         for n in a.components:
             for thr in a.thresholds:
-                frame = GlowICA.fit(z_fit, frozen.levels, n, seed, thr)
-                mig, top = _nmi(frame.codes(z_eval), factors)
-                raw_mig, _ = _nmi(frame.ica.sources(z_eval), factors)
-                print(json.dumps({"seed": seed, "n_components": n, "threshold": thr, "codes": frame.groups.n_codes,
-                                  "group_sizes": sorted((len(g) for g in frame.groups.groups), reverse=True),
-                                  "mig": round(mig, 3), "mig_raw_components": round(raw_mig, 3),
-                                  "factors": list(ds.factor_names), "best_nmi": np.round(top[0], 2).tolist(),
-                                  "second_nmi": np.round(top[1], 2).tolist()}), flush=True)
+                for cv in [None, *a.circle_cv]:
+                    frame = GlowICA.fit(z_fit, frozen.levels, n, seed, thr, circle_cv=cv)
+                    mig, top = _nmi(frame.codes(z_eval), factors)
+                    raw_mig, _ = _nmi(frame.ica.sources(z_eval), factors)
+                    print(json.dumps({"seed": seed, "n_components": n, "threshold": thr, "circle_cv": cv,
+                                      "codes": frame.groups.n_codes,
+                                      "group_sizes": sorted((len(g) for g in frame.groups.groups), reverse=True),
+                                      "mig": round(mig, 3), "mig_raw_components": round(raw_mig, 3),
+                                      "factors": list(ds.factor_names), "best_nmi": np.round(top[0], 2).tolist(),
+                                      "second_nmi": np.round(top[1], 2).tolist()}), flush=True)
 
 
 if __name__ == "__main__":
