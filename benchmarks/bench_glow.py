@@ -1,7 +1,7 @@
 """Glow speed and memory: steps/s and peak memory per preset, and disgu's Glow vs a rosinality-style port.
 
 Run (heavy: take the shared lock):
-    flock /tmp/disgu-heavy.lock python benchmarks/bench_glow.py --out /tmp/bench_glow.json
+    python benchmarks/bench_glow.py --out bench_glow.json
 
 Per preset, a fresh subprocess builds the preset's Glow, initialises actnorm on procedural
 Shapes3D and times full training steps (dequantise, forward, backward, clip, Adam) after

@@ -9,8 +9,8 @@ codes and seed, and reports scores, deltas and speed-ups. `--deviation` also com
 estimator with the exact one on varied 10-dim codes. Run it in a heavy-job slot (one thread); the
 two parts can run side by side as two one-thread processes, then print one table:
 
-    /work/notes/heavy python benchmarks/bench_metrics.py --part disgu --n-jobs 1 --out disgu.json
-    /work/notes/heavy python benchmarks/bench_metrics.py --part dlib --out dlib.json
+    python benchmarks/bench_metrics.py --part disgu --n-jobs 1 --out disgu.json
+    python benchmarks/bench_metrics.py --part dlib --out dlib.json
     python benchmarks/bench_metrics.py --table disgu.json dlib.json
 """
 

@@ -4,7 +4,7 @@ Presets:
 - `paper`: the paper's settings for a GPU: 64x64, 64 directions, K = 64, T = 0.95, eta = 0.25,
   Adam 1e-4, batch 32, 70,000 iterations with a checkpoint every 10,000, full metric sample sizes.
 - `cpu`: the best 2 CPU cores can do in about 30 minutes past the Glow (32x32; shipped Glow).
-  Deviations from the paper, each one a lever measured on CPU (issue 5, BENCHMARKS.md): 32 directions,
+  Deviations from the paper, each one a lever measured on CPU (BENCHMARKS.md): 32 directions,
   navigator lr 1e-3, shifts within +-3, tau 0.1, entropy on softmax(v / 0.1) (the paper's weight 1),
   contrastive lr 3e-4, 2,000 discovery and 500 contrastive steps; MIG and DCI at disentanglement_lib's sample sizes,
   FactorVAE and beta-VAE reduced.
