@@ -116,6 +116,22 @@ class BYOImages(ImageDataset):
         return d
 
 
+def write_byo(path: str | os.PathLike, images: np.ndarray, factors: np.ndarray | None = None) -> Path:
+    """Write `images` (and `factors`) as a bring-your-own `.npz` that `load_byo` reads back; returns the path.
+
+    Stored uncompressed, so `load_byo` memory-maps the images instead of holding a second copy.
+    This is how in-memory arrays reach the pipeline: its Glow trainer opens the data by name, so an
+    array needs a file to be named by (and a run dir holding that file can be resumed from the shell).
+    """
+    from disgu.atomic import atomic_path
+
+    path = Path(path)
+    arrays = {"images": images} if factors is None else {"images": images, "factors": factors}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a file object: numpy adds no second .npz
+        np.savez(f, **arrays)
+    return path
+
+
 def load_byo(path: str | os.PathLike, resolution: int | None = None) -> ImageDataset:
     """Open a bring-your-own `.npz` / `.h5` (see the module docstring for the layout)."""
     path = Path(path)
