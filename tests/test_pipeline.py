@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from sklearn.exceptions import NotFittedError
 
 from disgu.cli import cli
 from disgu.data import load_dataset
@@ -193,8 +194,74 @@ def test_disgu_estimator_fit_transform(tiny_run, tmp_path):
     codes = model.transform(images)
     assert codes.shape == (2, 3) and codes.dtype == np.float32
     assert not (tmp_path / "fit" / "metrics.json").exists()  # fit trains; evaluation is `disgu run`'s job
-    with pytest.raises(UserError):
+    with pytest.raises(NotFittedError):
         DisGU().transform(images)
+    with pytest.raises(UserError, match="needs an image array"):  # refused before any training
+        model.fit_transform("shapes3d")
+    with pytest.raises(UserError, match="y"):
+        model.fit("shapes3d", np.zeros((2, 1), np.int64))
+
+
+def test_disgu_is_a_scikit_learn_estimator():
+    from sklearn.base import clone
+
+    from disgu import DisGU
+
+    model = DisGU(preset="demo", seed=3, overrides={"discovery.nav_lr": 1e-3}, evaluate=True)
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert copy.get_params()["preset"] == "demo" and copy.overrides == {"discovery.nav_lr": 1e-3}
+    params = {"preset": "tiny", "seed": 7, "out": "runs/x", "glow": "g.pt", "device": "cpu", "progress": False,
+              "overrides": {"contrastive.out_dim": 3}, "evaluate": False}
+    assert DisGU().set_params(**params).get_params() == params
+    assert DisGU(**params).get_params() == params
+    with pytest.raises(NotFittedError):
+        copy.transform(np.zeros((1, 16, 16, 3), np.uint8))
+
+
+def _sprites(n: int) -> np.ndarray:
+    ds = load_dataset("dsprites", resolution=16)
+    return ds.images(np.random.default_rng(0).choice(len(ds), n, replace=False))
+
+
+def test_disgu_fits_an_image_array_without_factors(tmp_path):
+    from disgu import DisGU
+
+    images = _sprites(120)  # greyscale (N, 16, 16, 1)
+    model = DisGU(preset="tiny", progress=False, out=tmp_path / "fit", evaluate=True)
+    assert model.fit(images) is model
+    codes = model.transform(images)
+    assert codes.shape == (len(images), model.n_features_out_) and codes.dtype == np.float32
+    metrics = json.loads((tmp_path / "fit" / "metrics.json").read_text())
+    assert "no ground-truth factors" in metrics["note"] and "mig" not in metrics
+    # the same data and out: every stage is done already, so fit_transform returns the fitted model's codes
+    np.testing.assert_array_equal(DisGU(preset="tiny", progress=False, out=tmp_path / "fit",
+                                        evaluate=True).fit_transform(images), codes)
+    with pytest.raises(UserError, match="different configuration"):
+        DisGU(preset="tiny", progress=False, out=tmp_path / "fit", evaluate=True).fit(images[:100])
+    assert len(list((tmp_path / "fit" / "fit_data").iterdir())) == 1  # the refused data left no copy there
+    for bad, y in ((images[..., 0], None), (images.astype(np.float32), None), (images, np.zeros((3, 2), int)),
+                   (images, np.zeros((len(images), 2)))):
+        with pytest.raises(UserError, match="X:|y:"):
+            model.fit(bad, y)
+
+
+def test_disgu_fit_transform_with_grid_factors_scores_them(tmp_path):
+    """Factors holding every combination once (here 2 x 2 x 2 x 2 x 2 x 3 Shapes3D classes) reach the metrics."""
+    import itertools
+
+    from disgu import DisGU
+
+    ds = load_dataset("shapes3d", resolution=16)
+    classes = np.array(list(itertools.product(*(range(k) for k in (2, 2, 2, 2, 2, 3)))))
+    images, factors = ds.images(ds.index_of(classes)), 10 * classes  # any integer values, not only 0..K-1
+    model = DisGU(preset="tiny", seed=1, progress=False, out=tmp_path / "fit", evaluate=True,
+                  overrides={"representation": "glow-ica", "evaluation.metrics": "mig"})
+    codes = model.fit_transform(images, factors)
+    assert codes.shape == (len(images), model.n_features_out_) and codes.dtype == np.float32
+    metrics = json.loads((tmp_path / "fit" / "metrics.json").read_text())
+    assert metrics["representation"] == "glow-ica" and 0.0 <= metrics["mig"] <= 1.0
+    np.testing.assert_allclose(DisGU.load(tmp_path / "fit").transform(images), codes, rtol=1e-5, atol=1e-6)
 
 
 class _PixelFactors(GroundTruthDataset):
