@@ -65,7 +65,8 @@ def main() -> None:
     for seed in a.seeds:
         idx = sample_indices(len(ds), a.fit_images, seed)
         order = np.argsort(idx)
-        z_fit = _cached(cache / f"fit{seed}.npy", lambda: _encode(frozen, ds.images(idx[order]))[np.argsort(order)])
+        z_fit = _cached(cache / f"fit{seed}.npy",
+                        lambda idx=idx, order=order: _encode(frozen, ds.images(idx[order]))[np.argsort(order)])
         for n in a.components:
             for thr in a.thresholds:
                 for cv in [None, *a.circle_cv]:

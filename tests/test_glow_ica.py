@@ -64,7 +64,7 @@ def test_dependent_components_are_grouped_and_the_circle_becomes_one_angle_code(
 
 
 def test_groups_that_are_no_circle_keep_their_components():
-    z, factors = _mixed_sources()
+    z, _ = _mixed_sources()
     s = fit_latent_ica(z, 4, seed=0).sources(z)
     ring = fit_group_codes(s, circle_cv=0.3)  # cos/sin of one angle: a circle, the angle alone
     assert ring.layout().count(2) == 1 and ring.n_codes == 3
@@ -72,7 +72,7 @@ def test_groups_that_are_no_circle_keep_their_components():
     assert keep.n_codes == 5 and keep.n_targets == 6 and sorted(keep.layout()) == [1, 1, 1, 1, 2]
     c = keep.codes(keep.plane_coordinates(s))
     assert c.shape == (len(z), 5)
-    grouped = [g for g in keep.groups if len(g) == 2][0]
+    grouped = next(g for g in keep.groups if len(g) == 2)
     pos = keep.layout().index(2)
     np.testing.assert_allclose(c[:, pos + 1 : pos + 3], s[:, grouped])  # the components themselves
     assert keep.code_cuts()[pos] == keep.cuts[keep.groups.index(grouped)]

@@ -45,9 +45,8 @@ def encode_in_chunks(frozen: FrozenGlow, dataset, indices: np.ndarray, out_dir: 
                 order = np.argsort(np.argsort(indices[s : s + chunk]))
                 part = part[order].astype(np.float32)
                 if is_main():
-                    with atomic_path(path) as tmp:
-                        with open(tmp, "wb") as f:
-                            np.save(f, part)
+                    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                        np.save(f, part)
             parts.append(part)
             bar.update(len(part))
     return np.concatenate(parts)

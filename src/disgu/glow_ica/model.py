@@ -46,10 +46,9 @@ class GlowICA:
 
         meta = {"levels": list(self.levels), "seed": self.seed, "fit_images": self.fit_images,
                 "n_iter": self.ica.n_iter, "converged": self.ica.converged, "groups": asdict(self.groups)}
-        with atomic_path(Path(path)) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, mean=self.ica.mean, unmixing=self.ica.unmixing, mixing=self.ica.mixing,
-                         meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, mean=self.ica.mean, unmixing=self.ica.unmixing, mixing=self.ica.mixing,
+                     meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
 
     @classmethod
     def load(cls, path: str | Path) -> GlowICA:
