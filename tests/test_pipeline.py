@@ -76,6 +76,19 @@ def test_end_to_end_writes_every_stage_and_metrics(tiny_run):
     assert src["kind"] == "trained"
 
 
+def test_run_ends_with_a_table_of_scores_and_chance_levels(tiny_run):
+    from disgu.pipeline.result_table import chance_levels, result_table
+
+    out, _ = tiny_run
+    m = json.loads((out / "metrics.json").read_text())
+    table = result_table(m, out)
+    assert "FactorVAE score" in table and str(out / "metrics.json") in table
+    assert f"{m['mig']:.3f}" in table
+    chance = chance_levels([10, 10, 10, 8, 4, 15])
+    assert chance["factor_vae"] == chance["beta_vae"] == 1 / 6 and chance["mig"] == 0
+    assert abs(chance["dci_informativeness"] - (3 / 10 + 1 / 8 + 1 / 4 + 1 / 15) / 6) < 1e-12
+
+
 def test_rerun_skips_finished_stages(tiny_run):
     out, args = tiny_run
     stages = planned_stages(make_config("tiny"))

@@ -56,6 +56,6 @@ def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, se
     if metrics.is_file():
         import json
 
-        m = json.loads(metrics.read_text())
-        keys = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "factor_vae", "beta_vae")
-        click.echo(" ".join(f"{k}={m[k]:.3f}" for k in keys if isinstance(m.get(k), (int, float))))
+        from disgu.pipeline.result_table import result_table
+
+        click.echo(result_table(json.loads(metrics.read_text()), out))
