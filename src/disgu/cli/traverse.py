@@ -14,7 +14,8 @@ from disgu.cli.options import output_callback, seed_option, threads_option
 @click.option("--shift-range", type=float, default=None, help="eps from -r to r (default: the run's config).")
 @click.option("--n-latents", type=int, default=None, help="Rows per strip (default: the run's config).")
 @click.option("--n-shifts", type=int, default=None, help="Columns per strip (default: the run's config).")
-@seed_option(default=None, help="Latents drawn (default: the run's seed).")
+@seed_option(default=None, help="Seed of the latents drawn (default: the run's seed + 13, the one `disgu run` "
+                                "used for its traversals).")
 @threads_option
 def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents: int | None,
              n_shifts: int | None, seed: int | None, threads: int) -> None:
