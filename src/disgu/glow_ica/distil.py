@@ -34,11 +34,11 @@ class ICAConfig:
     images: int = 20_000  # training images encoded by the Glow (teacher targets for the encoder)
     group_threshold: float = 0.1  # mutual information (nats, bias-corrected) above which two components share a group
     group_bins: int = 16
-    circle_cv: float | None = None  # groups whose radius varies less than this are circles (angle only); others
-    #                                 keep their components as codes too (None: every group is an angle alone)
+    circle_cv: float | None = 0.3  # groups whose radius varies less than this are circles (angle only); others
+    #                                keep their components as codes too (None: every group is an angle alone)
     max_iter: int = 1000
     encode_chunk: int = 1000  # images per resumable chunk of Glow encoding
-    steps: int = 4000  # encoder updates
+    steps: int = 3000  # encoder updates
     batch_size: int = 64
     lr: float = 3e-4
     heldout: int = 1000  # encoded images kept out of training for the held-out MSE

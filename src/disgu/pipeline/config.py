@@ -119,7 +119,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "resolution": 32,
         "representation": "glow-ica",
         "glow": {"train_preset": "cpu"},
-        "ica": {"n_components": 10, "images": 20_000, "fit_images": 4000, "circle_cv": 0.3, "steps": 3000},
+        "ica": {"n_components": 10, "images": 20_000, "fit_images": 4000, "circle_cv": 0.3, "steps": 3000},  # = defaults
         "discovery": {"n_directions": 32, "nav_lr": 1e-3, "shift_range": 3.0, "steps": 2000, "eval_every": 250,
                       "checkpoint_every": 250},
         "contrastive": {"shift_range": 3.0, "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 1.0,
