@@ -80,6 +80,22 @@ class ContrastiveEncoder(nn.Module):
         return self.out_dim
 
 
+def codes_from_coordinates(t: Tensor, layout: list[int], cuts: list[float]) -> Tensor:
+    """(n, sum(layout)) coordinates -> (n, len(layout)) codes.
+
+    A width-1 entry passes through; a width-2 entry (u, v) is the angle atan2(v, u) - cut in [0, 2 pi).
+    One function for the encoder's head and for codes computed from the Glow (`GroupCodes.codes`).
+    """
+    cols, j = [], 0
+    for n, cut in zip(layout, cuts):
+        if n == 1:
+            cols.append(t[:, j : j + 1])
+        else:
+            cols.append(torch.remainder(torch.atan2(t[:, j + 1], t[:, j]) - cut, 2 * math.pi)[:, None])
+        j += n
+    return torch.cat(cols, 1)
+
+
 class CodeEncoder(ContrastiveEncoder):
     """The same network, trained to regress given coordinates, with a fixed head that turns them into codes.
 
@@ -103,20 +119,16 @@ class CodeEncoder(ContrastiveEncoder):
     def code_dim(self) -> int:
         return len(self.layout)
 
+    def standardised_coordinates(self, x: Tensor) -> Tensor:
+        """The network's own output: the coordinates in the standardised units it is trained in."""
+        return super().forward(x)
+
     def coordinates(self, x: Tensor) -> Tensor:
         """The regressed coordinates, de-standardised."""
-        return super().forward(x) * self.target_std + self.target_mean
+        return self.standardised_coordinates(x) * self.target_std + self.target_mean
 
     def forward(self, x: Tensor) -> Tensor:
-        t = self.coordinates(x)
-        cols, j = [], 0
-        for n, cut in zip(self.layout, self.cuts):
-            if n == 1:
-                cols.append(t[:, j : j + 1])
-            else:
-                cols.append(torch.remainder(torch.atan2(t[:, j + 1], t[:, j]) - cut, 2 * math.pi)[:, None])
-            j += n
-        return torch.cat(cols, 1)
+        return codes_from_coordinates(self.coordinates(x), self.layout, self.cuts)
 
     def config(self) -> dict[str, Any]:
         return {"in_channels": self.in_channels, "resolution": self.resolution, "layout": self.layout,

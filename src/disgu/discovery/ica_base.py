@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from disgu.discovery.generator import FrozenGlow
-from disgu.errors import UserError
 
 
 def symmetric_orthogonalisation(m: np.ndarray) -> np.ndarray:
@@ -27,17 +26,10 @@ def symmetric_orthogonalisation(m: np.ndarray) -> np.ndarray:
 def independent_frame(frozen: FrozenGlow, dataset, n_directions: int, n_images: int, seed: int,
                       orthonormal: bool = True, batch_size: int = 256) -> Tensor:
     """(nav_dim, n_directions) unit columns: the independent components of the encoded images' latents."""
+    from disgu.discovery.pca_base import encoded_sample
     from disgu.glow_ica.components import fit_latent_ica
-    from disgu.glow_ica.latents import sample_indices
 
-    n = min(int(n_images), len(dataset))
-    if n <= n_directions:
-        raise UserError(f"discovery.pca_images: the independent frame of {n_directions} directions needs more than "
-                        f"{n_directions} images, got {n} (dataset of {len(dataset)})")
-    idx = np.sort(sample_indices(len(dataset), n, seed))
-    with torch.no_grad():
-        latents = torch.cat([frozen.encode_navigated(dataset.images(idx[i : i + batch_size])).double().cpu()
-                             for i in range(0, n, batch_size)]).numpy()
+    latents = encoded_sample(frozen, dataset, n_directions, n_images, seed, "independent", batch_size).numpy()
     frame = fit_latent_ica(latents, n_directions, seed).directions().T
     if orthonormal:
         frame = symmetric_orthogonalisation(frame)

@@ -85,7 +85,7 @@ def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: lis
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
         b = torch.randint(n_train, (cfg.batch_size,), generator=gen)
-        pred = super(CodeEncoder, encoder).forward(x[b].to(device).float() / 255.0)
+        pred = encoder.standardised_coordinates(x[b].to(device).float() / 255.0)
         loss = ((pred - y[b].to(device)) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -105,7 +105,7 @@ def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: lis
     if cfg.heldout:
         encoder.eval()
         with torch.no_grad():
-            pred = torch.cat([super(CodeEncoder, encoder).forward(x[i : i + 256].to(device).float() / 255.0).cpu()
+            pred = torch.cat([encoder.standardised_coordinates(x[i : i + 256].to(device).float() / 255.0).cpu()
                               for i in range(n_train, len(x), 256)])
         heldout = float(((pred - y[n_train:]) ** 2).mean())
     summary = {"steps": cfg.steps, "train_images": n_train, "heldout_images": cfg.heldout,

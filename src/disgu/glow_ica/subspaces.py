@@ -96,14 +96,12 @@ class GroupCodes:
 
     def codes(self, coords: np.ndarray) -> np.ndarray:
         """(n, n_targets) coordinates -> (n, n_codes) codes; a group's code is an angle in [0, 2 pi)."""
-        cols, j = [], 0
-        for width, cut in zip(self.layout(), self.code_cuts()):
-            if width == 1:
-                cols.append(coords[:, j : j + 1])
-            else:
-                cols.append(np.mod(np.arctan2(coords[:, j + 1], coords[:, j]) - cut, 2 * np.pi)[:, None])
-            j += width
-        return np.concatenate(cols, 1)
+        import torch
+
+        from disgu.contrastive.encoder import codes_from_coordinates
+
+        t = torch.from_numpy(np.asarray(coords, np.float64))
+        return codes_from_coordinates(t, self.layout(), self.code_cuts()).numpy()
 
     def layout(self) -> list[int]:
         """Per code: 1 (a source passed through) or 2 (a group's plane, read as an angle): what an encoder head needs."""
