@@ -168,3 +168,37 @@ def test_bad_ica_settings_are_refused_before_any_stage(tmp_path):
     bad = CliRunner().invoke(cli, ["run", "--dataset", "shapes3d", "--preset", "tiny", "--out", str(tmp_path / "s"),
                                    "--set", "representation=pixels"])
     assert bad.exit_code == 2 and "representation" in bad.output
+
+
+def test_generated_teacher_decodes_the_same_sample_after_a_lost_chunk(tmp_path):
+    from disgu.discovery.generator import FrozenGlow
+    from disgu.glow_ica.generated import decode_in_chunks
+    from disgu.models import Glow, GlowConfig
+
+    torch.manual_seed(0)
+    glow = Glow(GlowConfig(in_channels=3, resolution=8, n_levels=2, n_steps=1, hidden=8))
+    frozen = FrozenGlow(glow, (1,), broken_limit=1e9)  # an untrained Glow's decodes overshoot; keep them all
+    images, latents, broken = decode_in_chunks(frozen, 20, 0.7, 3, tmp_path, chunk=8, batch_size=4, progress=False)
+    assert images.dtype == np.uint8 and images.shape[1:] == (8, 8, 3)
+    assert broken == 0 and len(images) == len(latents) == 20 and latents.shape[1] == frozen.nav_dim
+    strict = FrozenGlow(glow, (1,), broken_limit=0.0)  # every decode counts as broken: dropped and counted
+    assert decode_in_chunks(strict, 6, 0.7, 3, tmp_path / "strict", 8, 4, False)[2] == 6
+    (tmp_path / "chunk_0001.npz").unlink()
+    again = decode_in_chunks(frozen, 20, 0.7, 3, tmp_path, chunk=8, batch_size=4, progress=False)
+    assert np.array_equal(again[0], images) and np.array_equal(again[1], latents)
+    other = decode_in_chunks(frozen, 20, 0.7, 4, tmp_path / "other", chunk=8, batch_size=4, progress=False)
+    assert not np.array_equal(other[1], latents)
+
+
+def test_glow_ica_run_with_the_generated_teacher(tmp_path):
+    out = tmp_path / "r"
+    args = ["run", "--dataset", "shapes3d", "--preset", "tiny", "--seed", "0", "--out", str(out), "--no-progress",
+            "--device", "cpu", "--set", "representation=glow-ica", "--set", "ica.teacher=generated"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output + str(result.exception)
+    summary = json.loads((out / "distil" / "summary.json").read_text())
+    assert summary["teacher"] == "generated" and summary["broken_decodes"] is not None
+    assert sorted(p.name for p in (out / "distil" / "generated").iterdir())[0] == "chunk_0000.npz"
+    bad = CliRunner().invoke(cli, ["run", "--dataset", "shapes3d", "--preset", "tiny", "--out", str(tmp_path / "s"),
+                                   "--set", "representation=glow-ica", "--set", "ica.teacher=labels"])
+    assert bad.exit_code == 2 and "ica.teacher" in bad.output

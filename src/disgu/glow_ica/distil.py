@@ -1,4 +1,4 @@
-"""Distil Glow-ICA coordinates of real images into a fast encoder, so codes need no Glow at inference.
+"""Distil Glow-ICA coordinates of real (or generated) images into a fast encoder, so codes need no Glow at inference.
 
 Why: reading the codes through the Glow's exact inverse costs about 8 ms per 32x32 image on one
 core, and the FactorVAE and beta-VAE scores alone draw about 300,000 images at the `cpu` preset's
@@ -31,13 +31,16 @@ class ICAConfig:
     levels: str = "top"  # navigated levels whose latents are analysed ('top', 'all' or indices)
     n_components: int = 10
     fit_images: int = 4000  # the first images of the encoded sample fit the ICA and the groups
-    images: int = 20_000  # training images encoded by the Glow (teacher targets for the encoder)
+    images: int = 20_000  # training images encoded by the Glow (teacher='generated': Glow samples decoded)
     group_threshold: float = 0.1  # mutual information (nats, bias-corrected) above which two components share a group
     group_bins: int = 16
     circle_cv: float | None = 0.3  # groups whose radius varies less than this are circles (angle only); others
     #                                keep their components as codes too (None: every group is an angle alone)
     max_iter: int = 1000
     encode_chunk: int = 1000  # images per resumable chunk of Glow encoding
+    teacher: str = "real"  # 'real': coordinates of training images through the Glow's inverse; 'generated':
+    #                        Glow samples G(z) and the coordinates of z (Khrulkov et al.'s regression encoder)
+    temperature: float = 0.7  # prior temperature of the samples when teacher='generated'
     steps: int = 3000  # encoder updates
     batch_size: int = 64
     lr: float = 3e-4
@@ -55,6 +58,10 @@ def check_ica_config(cfg: ICAConfig) -> None:
             raise UserError(f"ica.{name}: expected a positive integer, got {getattr(cfg, name)}")
     if cfg.lr <= 0:
         raise UserError(f"ica.lr: expected > 0, got {cfg.lr}")
+    if cfg.teacher not in ("real", "generated"):
+        raise UserError(f"ica.teacher: expected 'real' or 'generated', got {cfg.teacher!r}")
+    if not cfg.temperature > 0:
+        raise UserError(f"ica.temperature: expected > 0, got {cfg.temperature}")
     if cfg.fit_images > cfg.images:
         raise UserError(f"ica.fit_images ({cfg.fit_images}) must not exceed ica.images ({cfg.images})")
     if not 0 <= cfg.heldout < cfg.images:
@@ -63,10 +70,12 @@ def check_ica_config(cfg: ICAConfig) -> None:
 
 def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: list[int], cuts: list[float],
                             cfg: ICAConfig, out_dir: str | Path, seed: int, device: torch.device | str = "cpu",
-                            progress: bool = True) -> dict[str, Any]:
+                            progress: bool = True, info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a CodeEncoder on uint8 (N, H, W, C) images -> (N, T) coordinates; writes encoder.pt and summary.json."""
     out_dir = Path(out_dir)
     n_train = len(images) - cfg.heldout
+    if n_train < 1:
+        raise UserError(f"ica.heldout ({cfg.heldout}): leaves no training images of the {len(images)} there are")
     mean = targets[:n_train].mean(0)
     std = targets[:n_train].std(0).clip(1e-8)
     y = torch.from_numpy(((targets - mean) / std).astype(np.float32))
@@ -111,7 +120,7 @@ def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: lis
     summary = {"steps": cfg.steps, "train_images": n_train, "heldout_images": cfg.heldout,
                "mse_of_last_100_steps": float(np.mean(recent)) if recent else None, "heldout_mse": heldout,
                "targets": int(targets.shape[1]), "codes": len(layout),
-               "train_seconds_this_session": time.perf_counter() - t0}
+               "train_seconds_this_session": time.perf_counter() - t0, **(info or {})}
     if is_main():
         save_encoder(out_dir / "encoder.pt", encoder)
         write_json(out_dir / "summary.json", summary)

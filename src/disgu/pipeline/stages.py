@@ -234,22 +234,34 @@ def stage_ica(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_distil(ctx: RunContext) -> dict[str, Any]:
-    """distil/encoder.pt: the encoder trained to predict the Glow-ICA coordinates of training images."""
+    """distil/encoder.pt: the encoder trained to predict the Glow-ICA coordinates of its teacher's images.
+
+    teacher 'real': training images and their latents through the Glow's inverse (the `ica` stage's cache);
+    'generated': Glow samples and the latents they were decoded from (decoded here, in resumable chunks).
+    """
     from disgu.glow_ica import GlowICA
     from disgu.glow_ica.distil import train_distilled_encoder
+    from disgu.glow_ica.generated import decode_in_chunks
     from disgu.glow_ica.latents import encode_in_chunks
 
     cfg, ica_dir = ctx.cfg.ica, ctx.run_dir / "ica"
     frame = GlowICA.load(ica_dir / "frame.npz")
-    idx = np.load(ica_dir / "indices.npy")
-    latents = encode_in_chunks(ctx.frozen(ctx.glow(), frame.levels), ctx.dataset, idx, ica_dir / "latents",
-                               cfg.encode_chunk, progress=False)
-    order = np.argsort(idx)
-    images = np.empty((len(idx), *ctx.dataset.image_shape), np.uint8)
-    images[order] = ctx.dataset.images(idx[order])
+    frozen = ctx.frozen(ctx.glow(), frame.levels)
+    broken = None
+    if cfg.teacher == "generated":
+        images, latents, broken = decode_in_chunks(frozen, cfg.images, cfg.temperature, ctx.cfg.seed,
+                                                   ctx.run_dir / "distil" / "generated", cfg.encode_chunk,
+                                                   progress=ctx.progress)
+    else:
+        idx = np.load(ica_dir / "indices.npy")
+        latents = encode_in_chunks(frozen, ctx.dataset, idx, ica_dir / "latents", cfg.encode_chunk, progress=False)
+        order = np.argsort(idx)
+        images = np.empty((len(idx), *ctx.dataset.image_shape), np.uint8)
+        images[order] = ctx.dataset.images(idx[order])
     summary = train_distilled_encoder(images, frame.targets(latents), frame.groups.layout(), frame.groups.code_cuts(),
-                                      cfg, ctx.run_dir / "distil", ctx.cfg.seed, ctx.device, ctx.progress)
-    return {"heldout_mse": summary["heldout_mse"]}
+                                      cfg, ctx.run_dir / "distil", ctx.cfg.seed, ctx.device, ctx.progress,
+                                      info={"teacher": cfg.teacher, "broken_decodes": broken})
+    return {"heldout_mse": summary["heldout_mse"], "teacher": cfg.teacher}
 
 
 def glow_ica_navigator(frame, device: torch.device | str = "cpu"):
