@@ -57,5 +57,8 @@ def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, se
         import json
 
         from disgu.pipeline.result_table import result_table
+        from disgu.report import write_report
 
+        if (Path(out) / "traversals" / "DONE.json").is_file():
+            write_report(out)
         click.echo(result_table(json.loads(metrics.read_text()), out))
