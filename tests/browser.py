@@ -67,6 +67,8 @@ class Browser:
         self.events: list[dict[str, Any]] = []
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable")
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+                  mobile=False)
 
     def _wait_port(self, timeout: float) -> int:
         path = Path(self.profile) / "DevToolsActivePort"

@@ -43,6 +43,7 @@ def _register() -> None:
     from disgu.cli.baseline import baseline
     from disgu.cli.data import data
     from disgu.cli.encode import encode
+    from disgu.cli.explore import explore
     from disgu.cli.metrics import metrics
     from disgu.cli.report import report
     from disgu.cli.run import run
@@ -56,6 +57,7 @@ def _register() -> None:
     cli.add_command(metrics)
     cli.add_command(baseline)
     cli.add_command(report)
+    cli.add_command(explore)
     cli.add_command(train_glow_command)
     cli.add_command(sample_command)
     cli.add_command(export_glow_command)
