@@ -24,7 +24,12 @@ CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-st
 
 
 def find_chromium() -> str | None:
-    """The Chromium binary: $DISGU_CHROMIUM, else the first of CANDIDATES on PATH."""
+    """The Chromium binary: $DISGU_CHROMIUM, else the first of CANDIDATES on PATH (None also without
+    websocket-client, which the tests need to talk to it)."""
+    try:
+        import websocket  # noqa: F401
+    except ImportError:
+        return None
     given = os.environ.get("DISGU_CHROMIUM")
     if given:
         return given if Path(given).is_file() else None
@@ -35,8 +40,8 @@ def find_chromium() -> str | None:
     return None
 
 
-NO_CHROMIUM = ("no Chromium found (install Debian's `chromium` package, e.g. `apt-get install -y chromium`, "
-               "or set DISGU_CHROMIUM to a Chromium binary)")
+NO_CHROMIUM = ("no Chromium found, or no websocket-client to drive it (install Debian's `chromium` package, e.g. "
+               "`apt-get install -y chromium`, or set DISGU_CHROMIUM to a Chromium binary; pip install -e '.[test]')")
 
 
 class Browser:

@@ -17,8 +17,12 @@ from PIL import Image
 
 from browser import NO_CHROMIUM, Browser, find_chromium
 from disgu.cli import cli
-from disgu.explore.api import MAX_BODY, LatestOnly
-from disgu.explore.server import bind, is_loopback, make_server
+
+pytest.importorskip("starlette", reason="the explorer needs starlette (pip install -e '.[test]')")
+pytest.importorskip("uvicorn", reason="the explorer needs uvicorn (pip install -e '.[test]')")
+
+from disgu.explore.api import MAX_BODY, LatestOnly  # noqa: E402
+from disgu.explore.server import bind, is_loopback, make_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
