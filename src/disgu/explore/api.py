@@ -157,7 +157,8 @@ def make_app(explorer: Explorer) -> Starlette:
         raw = request.path_params["index"]
         if not raw.isdigit() or not 0 <= int(raw) < explorer.n_images:
             raise BadRequest(404, f"index: {raw[:20]!r} is not an image index (0 .. {explorer.n_images - 1})")
-        png = await run_in_threadpool(explorer.original_png, int(raw))
+        async with decode_lock:  # the dataset and the models are used by one request at a time
+            png = await run_in_threadpool(explorer.original_png, int(raw))
         return Response(png, media_type="image/png")
 
     async def render(request: Request) -> Response:
