@@ -36,6 +36,7 @@ tr.chance td { color: #777; }
 .plots figure { margin: 0; }
 img.pixel { image-rendering: pixelated; }
 td.gif { text-align: center; }
+#factor-map { max-width: 100%; height: auto; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
 """
 
