@@ -17,7 +17,7 @@ from disgu.pipeline.result_table import chance_levels
 from disgu.report.compute import FactorInfo
 from disgu.report.paper import PAPER_NOTE, paper_rows
 from disgu.report.plots import heat_map, png_uri
-from disgu.report.sources import RunFiles
+from disgu.report.sources import RunFiles, read_json
 
 METRIC_COLUMNS = (("mig", "MIG"), ("dci_disentanglement", "DCI dis."), ("dci_completeness", "DCI compl."),
                   ("dci_informativeness", "DCI info."), ("factor_vae", "FactorVAE"), ("beta_vae", "beta-VAE"))
@@ -58,13 +58,11 @@ def metrics_section(run: RunFiles, baseline: RunFiles | None) -> str:
     rows = []
     if run.metrics is None:
         return "<h2>Headline metrics</h2><p class='note'>No metrics.json in this run dir yet.</p>"
-    if "note" in run.metrics:
-        rows.append(f"<p class='note'>{escape(str(run.metrics['note']))}</p>")
     rows.append(_row(f"this run: {run.method}", [_fmt(run.metrics.get(k)) for k, _ in METRIC_COLUMNS], "this"))
     if baseline is not None and baseline.metrics is not None:
         about = baseline.run_info.get("config", {})
-        minutes = (baseline.metrics.get("training_seconds") or _training_seconds(baseline))
-        budget = f", {minutes / 60:.1f} min of training" if isinstance(minutes, (int, float)) else ""
+        seconds = _training_seconds(baseline)
+        budget = f", {seconds / 60:.1f} min of training" if seconds is not None else ""
         label = f"baseline: {about.get('model', baseline.method)}{budget}"
         rows.append(_row(label, [_fmt(baseline.metrics.get(k)) for k, _ in METRIC_COLUMNS]))
     for label, cells in paper_rows(run.dataset):
@@ -74,7 +72,8 @@ def metrics_section(run: RunFiles, baseline: RunFiles | None) -> str:
         chance = chance_levels(list(sizes))
         rows.append(_row("chance (codes that know nothing)", [_fmt(chance.get(k)) for k, _ in METRIC_COLUMNS],
                          "chance"))
-    notes = [f"Scores of {escape(run.dataset)} at {escape(str(run.config.get('resolution', '?')))}x"
+    notes = [escape(str(run.metrics["note"]))] if "note" in run.metrics else []
+    notes += [f"Scores of {escape(run.dataset)} at {escape(str(run.config.get('resolution', '?')))}x"
              f"{escape(str(run.config.get('resolution', '?')))} from <code>metrics.json</code>."]
     if paper_rows(run.dataset):
         notes.append(escape(PAPER_NOTE))
@@ -86,8 +85,7 @@ def metrics_section(run: RunFiles, baseline: RunFiles | None) -> str:
 
 
 def _training_seconds(run: RunFiles) -> float | None:
-    from disgu.report.sources import read_json
-
+    """A baseline's training time, from the evaluation.json that `disgu baseline` writes beside metrics.json."""
     about = read_json(run.root / "evaluation.json")
     value = about.get("training_seconds") if isinstance(about, dict) else None
     return float(value) if isinstance(value, (int, float)) else None
