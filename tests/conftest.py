@@ -27,3 +27,19 @@ def tiny_glow() -> Glow:
         for p in glow.parameters():
             p.add_(0.02 * torch.randn_like(p))
     return glow.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory):
+    """A finished `disgu run --preset tiny` dir (two cheap metrics), built once per test process, for the
+    report and explorer tests; tests only add files to it (report.html)."""
+    from click.testing import CliRunner
+
+    from disgu.cli import cli
+
+    out = tmp_path_factory.mktemp("tiny-run") / "run"
+    args = ["run", "--dataset", "shapes3d", "--preset", "tiny", "--seed", "0", "--out", str(out), "--no-progress",
+            "--device", "cpu", "--set", "evaluation.metrics=mig,beta_vae"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return out, result.output

@@ -43,7 +43,9 @@ def _register() -> None:
     from disgu.cli.baseline import baseline
     from disgu.cli.data import data
     from disgu.cli.encode import encode
+    from disgu.cli.explore import explore
     from disgu.cli.metrics import metrics
+    from disgu.cli.report import report
     from disgu.cli.run import run
     from disgu.cli.train_glow import export_glow_command, sample_command, train_glow_command
     from disgu.cli.traverse import traverse
@@ -54,6 +56,8 @@ def _register() -> None:
     cli.add_command(traverse)
     cli.add_command(metrics)
     cli.add_command(baseline)
+    cli.add_command(report)
+    cli.add_command(explore)
     cli.add_command(train_glow_command)
     cli.add_command(sample_command)
     cli.add_command(export_glow_command)

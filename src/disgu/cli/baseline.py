@@ -158,7 +158,10 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
         return
     vae, _, step = load_model_from_run(out, device)
     if _already_evaluated(out, step, _metric_options(opts)):
-        click.echo(f"{model}: {out / 'metrics.json'} already holds the scores of step {step}")
+        from disgu.report import write_report
+
+        click.echo(f"{model}: {out / 'metrics.json'} already holds the scores of step {step}\n"
+                   f"report: {write_report(out)}")
         return
     click.echo(f"{model}: evaluating the encoder mean at step {step}")
     result = write_metrics(out, ds, representation_function(vae.represent, device),
@@ -187,5 +190,7 @@ def _already_evaluated(out: Path, step: int, metric_options: dict) -> bool:
 def _report(out: Path, result: dict) -> None:
     from disgu.baselines.evaluate import HEADLINE_KEYS
 
+    from disgu.report import write_report
+
     scores = ", ".join(f"{k} {result[k]:.3f}" for k in HEADLINE_KEYS if k in result)
-    click.echo(f"{scores}\nwrote {out / 'metrics.json'}")
+    click.echo(f"{scores}\nwrote {out / 'metrics.json'}\nreport: {write_report(out)}")

@@ -56,6 +56,12 @@ def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, se
     if metrics.is_file():
         import json
 
+        from disgu.discovery.loop import is_main
         from disgu.pipeline.result_table import result_table
+        from disgu.report import write_report
 
+        if not is_main():  # under torchrun, rank 0 alone writes the page and prints the table
+            return
+        if (Path(out) / "traversals" / "DONE.json").is_file():
+            write_report(out)
         click.echo(result_table(json.loads(metrics.read_text()), out))

@@ -61,6 +61,16 @@ def factor_entropies(factors: np.ndarray) -> np.ndarray:
     return np.array([mutual_info(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
 
 
+def normalised_mutual_info(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> np.ndarray:
+    """(d, F) MI of each code dim (discretised as MIG does) with each factor, over the factor's entropy (0..1).
+
+    Why: the one matrix that says which code dim reads which factor; the direction labels of a run
+    and the heat map of its report both read it.
+    """
+    mi = mutual_info_matrix(histogram_discretize(codes, num_bins), factors)
+    return mi / np.maximum(factor_entropies(factors), 1e-12)
+
+
 def mig_from_samples(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
     """MIG of given samples (no sampling): the core of disentanglement_lib's `_compute_mig`."""
     if codes.shape[1] < 2:

@@ -40,4 +40,7 @@ def result_table(metrics: dict[str, Any], run_dir: str | Path) -> str:
     top = run_dir / "traversals" / "top_directions.png"
     if top.is_file():
         lines.append(f"  traversals: {top} (one strip and GIF per direction beside it)")
+    report = run_dir / "report.html"
+    if report.is_file():
+        lines.append(f"  report: {report} (open in a browser; works offline)")
     return "\n".join(lines)

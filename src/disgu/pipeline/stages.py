@@ -401,12 +401,11 @@ def label_directions(ranked: list[dict[str, Any]], dataset, encoder, n: int, see
     whose top dim carries little about any factor (nmi near 0) moves something the factors do
     not describe, or nothing the encoder learned to read.
     """
-    from disgu.metrics.mig import factor_entropies, histogram_discretize, mutual_info_matrix
+    from disgu.metrics.mig import normalised_mutual_info
 
     rng = np.random.RandomState(seed)
     factors = dataset.sample_factors(n, rng)
-    codes = encoder.encode_images(dataset.images(dataset.index_of(factors)))
-    nmi = mutual_info_matrix(histogram_discretize(codes), factors) / np.maximum(factor_entropies(factors), 1e-12)
+    nmi = normalised_mutual_info(encoder.encode_images(dataset.images(dataset.index_of(factors))), factors)
     for row in ranked:
         j = int(np.argmax(nmi[row["code_dim"]]))
         row["factor"] = dataset.factor_names[j]
