@@ -102,16 +102,6 @@ def _trace_rays(trace, eyes, axes, view, px, py, size, half_fov, chunk: int = 65
     return np.concatenate(values), np.concatenate(ident)
 
 
-def to_frame(points: np.ndarray, centre: np.ndarray, axes: np.ndarray) -> np.ndarray:
-    """Coordinates of world points in a frame whose origin is `centre` and whose axes are the rows of `axes`."""
-    return np.matmul(points - centre, np.swapaxes(axes, -1, -2))
-
-
-def vectors_to_frame(vectors: np.ndarray, axes: np.ndarray) -> np.ndarray:
-    """Directions (no translation) in the frame of `axes`."""
-    return np.matmul(vectors, np.swapaxes(axes, -1, -2))
-
-
 def axes_along(direction: np.ndarray) -> np.ndarray:
     """Right-handed axes (..., 3, 3) whose z row is `direction` (unit), x kept horizontal where possible."""
     z = direction / np.linalg.norm(direction, axis=-1, keepdims=True)
