@@ -9,7 +9,7 @@ arm, object) with per-pixel "light" weights that depend only on the scene. The a
 on (camera, horizontal, vertical): 4,800 full frames. The object adds (shape, size): 28,800
 scenes, but it covers a small patch, so only a window around it is ray-cast, with the arm in
 it; the window replaces that patch of the arm frame. Both kinds of buffers are rendered on first
-use of each scene and kept (uint8, about 90 MB when full) in `cache_dir()` (see RenderCache).
+use of each scene and kept (uint8, 107 MB when full) in `cache_dir()` (see RenderCache).
 """
 
 from __future__ import annotations

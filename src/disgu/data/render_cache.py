@@ -25,7 +25,12 @@ def source_key(*modules) -> str:
     """A short hash of the renderers' source, so a changed renderer never reads a stale cache."""
     h = hashlib.sha1()
     for module in modules:
-        h.update(inspect.getsource(module).encode())
+        try:
+            h.update(inspect.getsource(module).encode())
+        except (OSError, TypeError):  # no source shipped: key on the package version instead
+            from disgu import __version__
+
+            h.update(f"{module.__name__} {__version__}".encode())
     return h.hexdigest()[:10]
 
 
