@@ -80,7 +80,8 @@ def _rows(r: dict) -> list[tuple[str, str]]:
         rows.append((f"{name}: then compose all {n} images at 64x64 (chunks of 8192)",
                      f"{r['compose_wall_s']:.0f} s wall, {r['compose_cpu_s']:.0f} s CPU"))
         for res in (64, 32):
-            rows.append((f"{name}: random batches of 64, {res}x{res}, cache full", f"{r[f'random64_{res}_per_s']:,.0f} images/s"))
+            speed = r[f"random64_{res}_per_s"]
+            rows.append((f"{name}: random batches of 64, {res}x{res}, cache full", f"{speed:,.0f} images/s"))
     rows.append((f"{name}: peak resident memory of the process (includes the cache pages it mapped)",
                  f"{r['peak_rss_mb']:.0f} MiB"))
     return rows

@@ -1,4 +1,4 @@
-"""Procedural MPI3D-toy: the official grid and order, factor-faithful pictures, a cache that renders only what is asked."""
+"""Procedural MPI3D-toy: the official grid and order, factor-faithful pictures, rendered only where asked."""
 
 from __future__ import annotations
 
@@ -71,7 +71,8 @@ def test_cached_composition_equals_ray_casting_the_whole_frame(mpi3d):
 
     The poses include the arm pointing at the center camera, where the object is largest.
     """
-    classes = np.array([[2, 4, 1, 1, 1, 20, 0], [0, 0, 1, 1, 2, 19, 3], [5, 1, 1, 0, 0, 0, 39], [3, 3, 0, 2, 1, 39, 20]])
+    classes = np.array([[2, 4, 1, 1, 1, 20, 0], [0, 0, 1, 1, 2, 19, 3], [5, 1, 1, 0, 0, 0, 39],
+                        [3, 3, 0, 2, 1, 39, 20]])
     np.testing.assert_array_equal(mpi3d.images(mpi3d.index_of(classes)), mpi3d.render_direct(classes))
 
 
