@@ -10,6 +10,7 @@ first use and kept (uint8, 216 MB when all 17,568 are rendered) in `cache_dir()`
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 
@@ -239,6 +240,12 @@ def _render_items(items: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.cache
+def _cache_key() -> str:
+    """The renderer's source hash, taken once per process (an edit after that never mixes caches)."""
+    return source_key(raycast, sys.modules[__name__])
+
+
 class ProceduralCars3D(GroundTruthDataset):
     """Cars3D rendered offline: 17,568 images of 64x64 in the official order (car fastest).
 
@@ -250,7 +257,7 @@ class ProceduralCars3D(GroundTruthDataset):
 
     def __init__(self, resolution: int | None = None):
         super().__init__(FACTOR_NAMES, FACTOR_SIZES, None, (NATIVE, NATIVE, 3), resolution)
-        key = source_key(raycast, sys.modules[__name__])
+        key = _cache_key()
         self.renders = RenderCache(f"cars3d_{key}", int(np.prod(FACTOR_SIZES)), (NATIVE, NATIVE, 3), _render_items)
 
     def _read(self, idx: np.ndarray) -> np.ndarray:

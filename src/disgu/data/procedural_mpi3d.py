@@ -6,14 +6,15 @@ its tip, seen by one of three cameras (top, center, bottom).
 
 Colours never change the geometry, so an image is a weighted sum of three colours (background,
 arm, object) with per-pixel "light" weights that depend only on the scene. The arm alone depends
-on (camera, horizontal, vertical): 4,800 full frames. The object adds (shape, size): 28,800
+on (camera, horizontal, vertical): 4,800 full frames. The object adds (shape, size): 57,600
 scenes, but it covers a small patch, so only a window around it is ray-cast, with the arm in
 it; the window replaces that patch of the arm frame. Both kinds of buffers are rendered on first
-use of each scene and kept (uint8, 107 MB when full) in `cache_dir()` (see RenderCache).
+use of each scene and kept (uint8, 175 MB when full) in `cache_dir()` (see RenderCache).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -219,15 +220,32 @@ def _render_object_items(items: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mix(light: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """Colours (n, H, W, 3) float32 from uint8 light (n, H, W, k) and k colours per image (n, k, 3).
+@functools.cache
+def _cache_key() -> str:
+    """The renderer's source hash, taken once per process (an edit after that never mixes caches)."""
+    return source_key(raycast, sys.modules[__name__])
 
-    Summed term by term rather than by matmul, so the result never depends on a BLAS kernel.
+
+def _mix(light: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Colours (n, 3, H, W) float32 from uint8 light (n, H, W, k) and k colours per image (n, k, 3).
+
+    Summed term by term rather than by matmul, so the result never depends on a BLAS kernel;
+    channel-first, so every operation runs over contiguous planes.
     """
-    out = light[..., 0, None].astype(np.float32) * palette[:, None, None, 0]
-    for k in range(1, light.shape[-1]):
-        out += light[..., k, None].astype(np.float32) * palette[:, None, None, k]
+    planes = np.moveaxis(light, -1, 1).astype(np.float32)  # (n, k, H, W)
+    out = np.empty((len(light), 3) + light.shape[1:3], np.float32)
+    for c in range(3):
+        np.multiply(planes[:, 0], palette[:, 0, c, None, None], out=out[:, c])
+        for k in range(1, light.shape[-1]):
+            out[:, c] += planes[:, k] * palette[:, k, c, None, None]
     return out
+
+
+def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Channel-first float colours (n, 3, H, W) in 0..255 to uint8 images (n, H, W, 3)."""
+    np.minimum(rgb, 254.5, out=rgb)  # light sums to 1, so this is only for rounding
+    rgb += 0.5
+    return np.ascontiguousarray(rgb.astype(np.uint8).transpose(0, 2, 3, 1))
 
 
 class ProceduralMPI3D(GroundTruthDataset):
@@ -242,7 +260,7 @@ class ProceduralMPI3D(GroundTruthDataset):
 
     def __init__(self, resolution: int | None = None):
         super().__init__(FACTOR_NAMES, FACTOR_SIZES, None, (NATIVE, NATIVE, 3), resolution)
-        key = source_key(raycast, sys.modules[__name__])
+        key = _cache_key()
         self.arm_frames = RenderCache(f"mpi3d_arm_{key}", 3 * 40 * 40, (NATIVE, NATIVE, 2), _render_arm_items)
         self.object_windows = RenderCache(f"mpi3d_object_{key}", 6 * 2 * 3 * 40 * 40, (WINDOW, WINDOW, 3),
                                           _render_object_items)
@@ -269,19 +287,18 @@ class ProceduralMPI3D(GroundTruthDataset):
         corner = self._corners[cam, turn, dip]
         rows = corner[:, 0, None, None] + np.arange(WINDOW)[None, :, None]
         cols = corner[:, 1, None, None] + np.arange(WINDOW)[None, None, :]
-        rgb[np.arange(n)[:, None, None], rows, cols] = patch
-        np.minimum(rgb, 254.5, out=rgb)  # light sums to 1, so this is only for rounding
-        return (rgb + 0.5).astype(np.uint8)
+        for c in range(3):
+            rgb[:, c][np.arange(n)[:, None, None], rows, cols] = patch[:, c]
+        return _to_uint8(rgb)
 
     def render_direct(self, factor_classes) -> np.ndarray:
         """The same images ray-cast whole, without the cache or the object window (slow; for checks)."""
         f = np.asarray(factor_classes, dtype=np.int64).reshape(-1, self.num_factors)
         out = np.empty((len(f), NATIVE, NATIVE, 3), dtype=np.uint8)
         for i, (colour, shape, size, cam, bg, turn, dip) in enumerate(f):
-            light = _quantise(render_lights(int(cam), turn, dip, [[0, 0]], NATIVE, (int(shape), int(size))))[0]
+            light = _quantise(render_lights(int(cam), turn, dip, [[0, 0]], NATIVE, (int(shape), int(size))))
             palette = np.stack([BACKGROUND_RGB[bg], ARM_RGB, OBJECT_RGB[colour]]).astype(np.float32)
-            rgb = np.minimum(_mix(light[None], palette[None])[0], 254.5)
-            out[i] = (rgb + 0.5).astype(np.uint8)
+            out[i] = _to_uint8(_mix(light, palette[None]))[0]
         return out
 
     def describe(self) -> dict:
