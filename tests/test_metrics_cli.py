@@ -92,3 +92,34 @@ def test_aggregate_function_skips_missing_scores():
     rows = aggregate([{"dataset": "d", "method": "m", "mig": 0.2}, {"dataset": "d", "method": "m", "mig": 0.4}])
     assert rows[0]["MIG"]["n"] == 2 and rows[0]["DCI"]["mean"] is None
     assert "| d | m | 0.30+-0.14 | - |" in format_markdown(rows)
+
+
+def test_metrics_warns_on_overlapping_draws_and_splits_without_overlap(tmp_path):
+    f = np.array(list(itertools.product(range(4), range(5), range(6))), dtype=np.float64)  # 120 rows
+    np.save(tmp_path / "noise.npy", np.random.default_rng(0).normal(size=(120, 5)))
+    np.save(tmp_path / "factors.npy", f)
+    args = ["metrics", "--codes", str(tmp_path / "noise.npy"), "--factors", str(tmp_path / "factors.npy"),
+            "--metrics", "dci", "--dci-estimator", "hist"]
+    same = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "protocol.json")])
+    assert same.exit_code == 0, same.output
+    assert "disgu: warning: dci: 120 rows" in same.output and "--split disjoint" in same.output
+    apart = CliRunner().invoke(cli, [*args, "--split", "disjoint", "--out", str(tmp_path / "disjoint.json")])
+    assert apart.exit_code == 0 and "warning" not in apart.output, apart.output
+    protocol = json.loads((tmp_path / "protocol.json").read_text())
+    disjoint = json.loads((tmp_path / "disjoint.json").read_text())
+    assert protocol["dci_informativeness"] > 0.9 and protocol["warnings"]
+    assert disjoint["dci_informativeness"] < 0.45 and disjoint["split"] == "disjoint" and "warnings" not in disjoint
+
+
+def test_aggregate_warns_when_two_results_share_a_training_seed(tmp_path):
+    files = [_fake(tmp_path, "a0", "Shapes3D", "Dis-GU", 0, 0.40, 0.5),
+             _fake(tmp_path, "a1", "Shapes3D", "Dis-GU", 1, 0.50, 0.7)]
+    for name, seed in (("a0", 7), ("a1", 7)):
+        r = json.loads((tmp_path / f"{name}.json").read_text())
+        (tmp_path / f"{name}.json").write_text(json.dumps({**r, "training_seed": seed}))
+    res = CliRunner().invoke(cli, ["metrics", "aggregate", *files])
+    assert res.exit_code == 0 and "have training seed 7" in res.output, res.output
+    copy = tmp_path / "copy.json"
+    copy.write_text((tmp_path / "a0.json").read_text().replace('"training_seed": 7', '"training_seed": 8'))
+    res = CliRunner().invoke(cli, ["metrics", "aggregate", files[0], str(copy)])
+    assert "identical scores" in res.output, res.output

@@ -44,12 +44,19 @@ def _load_array(path: str, option: str):
                    "hist: histogram boosting, up to ~0.05 off, not for reported numbers.")
 @click.option("--n-jobs", type=click.IntRange(min=1), default=None,
               help="Threads for DCI/SAP, one factor or dim each (default: 1).")
+@click.option("--split", type=click.Choice(["protocol", "disjoint"]), default="protocol", show_default=True,
+              help="protocol: DCI/SAP/modularity draw train and test points from the same rows, as "
+                   "disentanglement_lib does (with few rows they overlap and test scores read high: a warning "
+                   "says so); disjoint: train and test from disjoint rows.")
+@click.option("--training-seed", type=int, default=None,
+              help="Seed of the model these codes came from, stored in the JSON; 'aggregate' warns on repeats.")
 @click.option("--dataset", "dataset_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
 @click.option("--method", "method_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
 @click.option("--out", type=click.Path(dir_okay=False), callback=output_callback(),
               help="Result JSON to write.")
 @click.pass_context
-def metrics(ctx, codes, factors, metric_names, seed, dci_estimator, n_jobs, dataset_label, method_label, out) -> None:
+def metrics(ctx, codes, factors, metric_names, seed, dci_estimator, n_jobs, split, training_seed, dataset_label,
+            method_label, out) -> None:
     """Score codes against ground-truth factors as disentanglement_lib does.
 
     FactorVAE and beta-VAE need FACTORS to be a full factorial grid (any row order); MIG, DCI,
@@ -67,10 +74,13 @@ def metrics(ctx, codes, factors, metric_names, seed, dci_estimator, n_jobs, data
     z = _load_array(codes, "--codes")
     y = _load_array(factors, "--factors")
     result = evaluate(z, y, metrics=metric_names, seed=seed, dci_estimator=dci_estimator, n_jobs=n_jobs,
-                      progress=lambda name: click.echo(f"computing {name} ...", err=True))
-    labels = {k: v for k, v in (("dataset", dataset_label), ("method", method_label)) if v is not None}
+                      progress=lambda name: click.echo(f"computing {name} ...", err=True), split=split)
+    for warning in result.get("warnings", []):
+        click.echo(f"disgu: warning: {warning}", err=True)
+    labels = {k: v for k, v in (("dataset", dataset_label), ("method", method_label),
+                                ("training_seed", training_seed)) if v is not None}
     config = {"codes": codes, "factors": factors, "metrics": result["metrics"], "seed": seed,
-              "dci_estimator": dci_estimator, "n_jobs": n_jobs, **labels}
+              "dci_estimator": dci_estimator, "n_jobs": n_jobs, "split": split, **labels}
     result = {**labels, **result, "run": run_info(config, seed)}
     write_json(out, result)
     from disgu.metrics.evaluate import HEADLINE_KEYS
@@ -93,7 +103,12 @@ def aggregate(files, outs, dataset, method, digits) -> None:
     from disgu.metrics.aggregate import aggregate as build_rows
     from disgu.metrics.aggregate import format_csv, format_json, format_markdown, load_results
 
-    rows = build_rows(load_results(files, dataset=dataset, method=method))
+    from disgu.metrics.aggregate import repeated_seeds
+
+    results = load_results(files, dataset=dataset, method=method)
+    for warning in repeated_seeds(results):
+        click.echo(f"disgu: warning: {warning}", err=True)
+    rows = build_rows(results)
     writers = {".md": lambda: format_markdown(rows, digits=digits), ".csv": lambda: format_csv(rows),
                ".json": lambda: format_json(rows)}
     for out in outs:

@@ -25,6 +25,7 @@ def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents
 
     from disgu.discovery.generator import FrozenGlow
     from disgu.errors import UserError
+    from disgu.evaluation.directions import saved_direction_labels
     from disgu.pipeline.config import RunConfig
     from disgu.pipeline.stages import load_trained
     from disgu.viz.traverse import write_traversals
@@ -40,6 +41,7 @@ def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents
             setattr(cfg.traversal, name, value)
     glow, navigator, levels, encoder = load_trained(run)
     ranked = write_traversals(FrozenGlow(glow, levels), navigator, encoder, Path(out) if out else run / "traversals",
-                              cfg.traversal, cfg.seed + 13 if seed is None else seed, cfg.contrastive.temperature)
+                              cfg.traversal, cfg.seed + 13 if seed is None else seed, cfg.contrastive.temperature,
+                              labels=saved_direction_labels(run))
     click.echo(f"wrote {len(ranked)} directions to {out or run / 'traversals'}; best: "
                + ", ".join(f"d{r['direction']} (score {r['score']:.2f}, code dim {r['code_dim']})" for r in ranked[:5]))

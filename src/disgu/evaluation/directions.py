@@ -87,3 +87,15 @@ def label_directions(ranked: list[dict[str, Any]], dataset, encoder, n: int, see
         j = int(np.argmax(nmi[row["code_dim"]]))
         row["factor"] = dataset.factor_names[j]
         row["factor_nmi"] = float(nmi[row["code_dim"], j])
+
+
+def saved_direction_labels(run_dir) -> dict[int, dict[str, Any]] | None:
+    """Per direction, the factor the evaluation stage named for it (evaluation/per_direction.json), if any."""
+    import json
+    from pathlib import Path
+
+    path = Path(run_dir) / "evaluation" / "per_direction.json"
+    if not path.is_file():
+        return None
+    return {r["direction"]: {k: r[k] for k in ("factor", "factor_nmi") if k in r}
+            for r in json.loads(path.read_text())["ranked"]}

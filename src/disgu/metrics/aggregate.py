@@ -44,6 +44,31 @@ def load_results(paths: Sequence[str | os.PathLike], dataset: str | None = None,
     return results
 
 
+def training_seed(result: dict):
+    """The seed of the model a result scored: `seed` of a run's or baseline's metrics.json (they record the metric
+    seed apart, as `metric_seed`), `training_seed` of a `disgu metrics` file (its `seed` is the metric seed)."""
+    return result.get("seed") if "metric_seed" in result else result.get("training_seed")
+
+
+def repeated_seeds(results: Sequence[dict]) -> list[str]:
+    """Warnings for (dataset, method) groups holding two results of one training seed, or two identical results:
+    their spread is no spread over seeds."""
+    out = []
+    seen: dict[tuple, str] = {}
+    for r in results:
+        group = (str(r["dataset"]), str(r["method"]))
+        seed = training_seed(r)
+        scores = tuple(r.get(k) for _, k in TABLE_COLUMNS)
+        for key in ([(group, "seed", seed)] if seed is not None else []) + [(group, "scores", scores)]:
+            if key in seen:
+                what = f"training seed {seed}" if key[1] == "seed" else "identical scores"
+                out.append(f"{r['_path']} and {seen[key]} ({group[1]} on {group[0]}) have {what}: the table's "
+                           f"std is not a spread over seeds")
+                break
+            seen[key] = r["_path"]
+    return out
+
+
 def _cell(values: list[float]) -> dict:
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 0:

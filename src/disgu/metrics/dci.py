@@ -15,7 +15,7 @@ import numpy as np
 import scipy.stats
 
 from disgu.metrics.importance import gbt_importance
-from disgu.metrics.sampling import as_random_state, as_source, sample_batched
+from disgu.metrics.sampling import CodeSource, as_random_state, as_source, sample_batched
 
 
 def disentanglement_per_code(importance: np.ndarray) -> np.ndarray:
@@ -67,7 +67,8 @@ def dci_from_samples(x_train, y_train, x_test, y_test, *, estimator: str = "exac
 
 def dci(codes, factors=None, *, num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 16,
         estimator: str = "exact", n_jobs: int | None = None,
-        random_state: int | np.random.RandomState = 0) -> dict:
+        random_state: int | np.random.RandomState = 0,
+        test_source: CodeSource | None = None) -> dict:
     """DCI on train/test sets drawn as disentanglement_lib draws them (train first, then test).
 
     `estimator`: "exact" (disentanglement_lib's model, sklearn's default GradientBoostingClassifier,
@@ -79,7 +80,7 @@ def dci(codes, factors=None, *, num_train: int = 10_000, num_test: int = 5_000, 
     source = as_source(codes, factors)
     rs = as_random_state(random_state)
     x_train, y_train = sample_batched(source, num_train, rs, batch_size)
-    x_test, y_test = sample_batched(source, num_test, rs, batch_size)
+    x_test, y_test = sample_batched(source if test_source is None else test_source, num_test, rs, batch_size)
     out = dci_from_samples(x_train, y_train, x_test, y_test, estimator=estimator, n_jobs=n_jobs)
     out.update(num_train=int(num_train), num_test=int(num_test))
     return out

@@ -19,7 +19,7 @@ from disgu.metrics.dci import dci
 from disgu.metrics.factor_vae import factor_vae
 from disgu.metrics.mig import mig
 from disgu.metrics.modularity import modularity
-from disgu.metrics.sampling import CodeSource, MetricInputError, as_source, from_dataset
+from disgu.metrics.sampling import CodeSource, MetricInputError, as_source, disjoint_split, from_dataset, repeated_share
 from disgu.metrics.sap import sap
 
 HEADLINE_METRICS = ("mig", "dci", "factor_vae", "beta_vae")
@@ -69,11 +69,24 @@ def resolve_metrics(metrics: Iterable[str] | str) -> tuple[str, ...]:
     return tuple(out)
 
 
+SPLITS = ("protocol", "disjoint")
+REPEAT_WARNING = 0.05  # warn when more than this share of test draws is expected to repeat a training row
+
+
 def evaluate_source(source: CodeSource, *, metrics: Iterable[str] | str = HEADLINE_METRICS, seed: int = 0,
                     dci_estimator: str = "exact", n_jobs: int | None = None, sizes: dict | None = None,
-                    progress: Callable[[str], None] | None = None) -> dict:
-    """Run `metrics` on a CodeSource. `sizes` overrides sample sizes per metric, e.g. {"dci": {"num_train": 1000}}."""
+                    progress: Callable[[str], None] | None = None, split: str = "protocol") -> dict:
+    """Run `metrics` on a CodeSource. `sizes` overrides sample sizes per metric, e.g. {"dci": {"num_train": 1000}}.
+
+    split 'protocol' draws the train and test points of DCI, SAP and modularity with replacement from
+    the same rows, as disentanglement_lib does on a full dataset; with few rows the two sets then share
+    most points and the test scores read high (a `warnings` entry says so). 'disjoint' draws them from
+    disjoint rows (a seeded split, test share num_test / (num_train + num_test)). MIG has no test set;
+    FactorVAE and beta-VAE keep the protocol's draws.
+    """
     names = resolve_metrics(metrics)
+    if split not in SPLITS:
+        raise MetricInputError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
     if not source.is_grid:
         grid_only = [n for n in names if n in GRID_ONLY]
         if grid_only:
@@ -82,13 +95,27 @@ def evaluate_source(source: CodeSource, *, metrics: Iterable[str] | str = HEADLI
                 f"run only mig, dci, sap, modularity on these samples"
             )
     sizes = sizes or {}
+    warnings: list[str] = []
+    tested = [n for n in names if n in ("dci", "sap", "modularity")]
+    train, test = source, None
+    if split == "disjoint" and tested:
+        dci_sizes = {"num_train": 10_000, "num_test": 5_000, **sizes.get(tested[0], {})}
+        train, test = disjoint_split(source, dci_sizes["num_test"] / (dci_sizes["num_train"] + dci_sizes["num_test"]),
+                                     seed)
+    for name in tested if split == "protocol" else ():
+        share = repeated_share(source, sizes.get(name, {}).get("num_train", 10_000))
+        if share is not None and share > REPEAT_WARNING:
+            warnings.append(f"{name}: {source.codes.shape[0]} rows for its train and test draws (with replacement): "
+                            f"about {share:.0%} of test points repeat a training row, so its test scores read high; "
+                            f"split='disjoint' (disgu metrics --split disjoint) keeps them apart")
     functions = {
         "mig": lambda: mig(source, random_state=seed, **sizes.get("mig", {})),
-        "dci": lambda: dci(source, random_state=seed, estimator=dci_estimator, n_jobs=n_jobs, **sizes.get("dci", {})),
+        "dci": lambda: dci(train, random_state=seed, estimator=dci_estimator, n_jobs=n_jobs, test_source=test,
+                           **sizes.get("dci", {})),
         "factor_vae": lambda: factor_vae(source, random_state=seed, **sizes.get("factor_vae", {})),
         "beta_vae": lambda: beta_vae(source, random_state=seed, **sizes.get("beta_vae", {})),
-        "sap": lambda: sap(source, random_state=seed, n_jobs=n_jobs, **sizes.get("sap", {})),
-        "modularity": lambda: modularity(source, random_state=seed, **sizes.get("modularity", {})),
+        "sap": lambda: sap(train, random_state=seed, n_jobs=n_jobs, test_source=test, **sizes.get("sap", {})),
+        "modularity": lambda: modularity(train, random_state=seed, test_source=test, **sizes.get("modularity", {})),
     }
     scores: dict = {}
     details: dict = {}
@@ -104,20 +131,21 @@ def evaluate_source(source: CodeSource, *, metrics: Iterable[str] | str = HEADLI
     for key, value in scores.items():
         if isinstance(value, float) and not np.isfinite(value):
             raise RuntimeError(f"metric {key} came out {value}; this is a bug, please report it")
-    return {**scores, "timings": timings, "seed": int(seed), "dci_estimator": dci_estimator,
-            "metrics": list(names), "factor_sizes": list(source.factor_sizes), "details": details}
+    out = {**scores, "timings": timings, "seed": int(seed), "dci_estimator": dci_estimator, "split": split,
+           "metrics": list(names), "factor_sizes": list(source.factor_sizes), "details": details}
+    return {**out, "warnings": warnings} if warnings else out
 
 
 def evaluate(codes, factors, *, metrics: Iterable[str] | str = HEADLINE_METRICS, seed: int = 0,
              dci_estimator: str = "exact", n_jobs: int | None = None, sizes: dict | None = None,
-             progress: Callable[[str], None] | None = None) -> dict:
+             progress: Callable[[str], None] | None = None, split: str = "protocol") -> dict:
     """All requested metrics on arrays `codes` (N, d) and `factors` (N, F).
 
     FactorVAE and beta-VAE need `factors` to be a full factorial grid (any row order); the
     others accept any labelled samples. Returns a flat dict of scores plus "timings" and "details".
     """
     return evaluate_source(as_source(codes, factors), metrics=metrics, seed=seed, dci_estimator=dci_estimator,
-                           n_jobs=n_jobs, sizes=sizes, progress=progress)
+                           n_jobs=n_jobs, sizes=sizes, progress=progress, split=split)
 
 
 def evaluate_representation(dataset, representation_function: Callable[[np.ndarray], np.ndarray], *,

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from disgu.metrics.mig import histogram_discretize, mutual_info_matrix
-from disgu.metrics.sampling import as_random_state, as_source, one_thread, sample_batched
+from disgu.metrics.sampling import CodeSource, as_random_state, as_source, one_thread, sample_batched
 
 
 def modularity_score(mutual_information: np.ndarray) -> float:
@@ -65,10 +65,11 @@ def modularity_from_samples(x_train, y_train, x_test, y_test, num_bins: int = 20
 
 
 def modularity(codes, factors=None, *, num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 16,
-               num_bins: int = 20, random_state: int | np.random.RandomState = 0) -> dict:
+               num_bins: int = 20, random_state: int | np.random.RandomState = 0,
+               test_source: CodeSource | None = None) -> dict:
     """Modularity and explicitness on train/test sets drawn as disentanglement_lib draws them."""
     source = as_source(codes, factors)
     rs = as_random_state(random_state)
     x_train, y_train = sample_batched(source, num_train, rs, batch_size)
-    x_test, y_test = sample_batched(source, num_test, rs, batch_size)
+    x_test, y_test = sample_batched(source if test_source is None else test_source, num_test, rs, batch_size)
     return modularity_from_samples(x_train, y_train, x_test, y_test, num_bins)

@@ -261,6 +261,47 @@ class DatasetCodes(CodeSource):
         return self._codes[idx]
 
 
+class RowSubset(CodeSource):
+    """Some rows of an array source, drawn uniformly with replacement: one side of a disjoint train/test split."""
+
+    def __init__(self, source: CodeSource, rows: np.ndarray):
+        self.codes, self.factors = source.codes[rows], source.factors[rows]
+        self.factor_sizes = source.factor_sizes
+
+    @property
+    def num_dims(self) -> int:
+        return self.codes.shape[1]
+
+    def sample_keys(self, num, random_state):
+        return random_state.randint(self.codes.shape[0], size=num)
+
+    def lookup(self, keys):
+        return self.codes[keys], self.factors[keys]
+
+
+def disjoint_split(source: CodeSource, test_fraction: float, seed: int) -> tuple[RowSubset, RowSubset]:
+    """(train, test) sources over disjoint rows of an array source, so no test point repeats a training row."""
+    if not hasattr(source, "codes") or isinstance(source, DatasetCodes):
+        raise MetricInputError("a disjoint train/test split needs codes and factors given as arrays")
+    n = source.codes.shape[0]
+    n_test = int(round(n * test_fraction))
+    if n < 4 or not 1 <= n_test < n:
+        raise MetricInputError(f"a disjoint train/test split needs at least 4 rows, got {n}")
+    rows = np.random.RandomState(seed).permutation(n)
+    return RowSubset(source, np.sort(rows[n_test:])), RowSubset(source, np.sort(rows[:n_test]))
+
+
+def repeated_share(source: CodeSource, num_train: int) -> float | None:
+    """Expected share of test draws whose row is also among `num_train` training draws (with replacement).
+
+    None for a dataset source: there the protocol samples the factor grid itself, as disentanglement_lib does.
+    """
+    if isinstance(source, DatasetCodes) or not hasattr(source, "codes"):
+        return None
+    n = source.codes.shape[0]
+    return float(1.0 - (1.0 - 1.0 / n) ** int(num_train))
+
+
 def as_source(codes, factors=None) -> CodeSource:
     """A CodeSource from arrays (a grid if they form one, labelled samples otherwise) or a given source."""
     if isinstance(codes, CodeSource):

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from disgu.metrics.sampling import MetricInputError, as_random_state, as_source, one_thread, sample_batched
+from disgu.metrics.sampling import CodeSource, MetricInputError, as_random_state, as_source, one_thread, sample_batched
 
 
 def _dim_scores(x_train, y_train, x_test, y_test, seed: int) -> np.ndarray:
@@ -44,10 +44,11 @@ def sap_from_samples(x_train, y_train, x_test, y_test, *, n_jobs: int | None = N
 
 
 def sap(codes, factors=None, *, num_train: int = 10_000, num_test: int = 5_000, batch_size: int = 16,
-        n_jobs: int | None = None, random_state: int | np.random.RandomState = 0) -> dict:
+        n_jobs: int | None = None, random_state: int | np.random.RandomState = 0,
+        test_source: CodeSource | None = None) -> dict:
     """SAP score on train/test sets drawn as disentanglement_lib draws them. Returns {"sap", "score_matrix"}."""
     source = as_source(codes, factors)
     rs = as_random_state(random_state)
     x_train, y_train = sample_batched(source, num_train, rs, batch_size)
-    x_test, y_test = sample_batched(source, num_test, rs, batch_size)
+    x_test, y_test = sample_batched(source if test_source is None else test_source, num_test, rs, batch_size)
     return sap_from_samples(x_train, y_train, x_test, y_test, n_jobs=n_jobs)

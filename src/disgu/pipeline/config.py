@@ -55,7 +55,7 @@ class TraverseConfig:
     n_latents: int = 5  # rows of each strip (different z)
     n_shifts: int = 9  # columns (eps values)
     shift_range: float = 3.0  # eps from -r to r
-    scale: int = 2  # pixel upscaling in the PNG/GIF
+    scale: int = 4  # pixel upscaling in the PNG/GIF (32x32 images become 128x128)
     gif_ms: int = 120  # frame duration
 
 

@@ -374,6 +374,7 @@ def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
 
 def stage_traversal(ctx: RunContext) -> dict[str, Any]:
     from disgu.discovery.loop import is_main
+    from disgu.evaluation.directions import saved_direction_labels
     from disgu.viz.traverse import write_traversals
 
     if not is_main():
@@ -381,11 +382,7 @@ def stage_traversal(ctx: RunContext) -> dict[str, Any]:
     glow, navigator, levels, encoder = load_trained(ctx.run_dir, ctx.device)
     effects_path = ctx.run_dir / "evaluation" / "direction_effects.npy"
     effects = np.load(effects_path) if effects_path.is_file() else None
-    labels_path = ctx.run_dir / "evaluation" / "per_direction.json"
-    labels = None
-    if effects is not None and labels_path.is_file():
-        labels = {r["direction"]: {k: r[k] for k in ("factor", "factor_nmi") if k in r}
-                  for r in json.loads(labels_path.read_text())["ranked"]}
+    labels = saved_direction_labels(ctx.run_dir) if effects is not None else None
     ranked = write_traversals(ctx.frozen(glow, levels), navigator, encoder, ctx.run_dir / "traversals",
                               ctx.cfg.traversal, ctx.cfg.seed + 13, ctx.cfg.contrastive.temperature, effects,
                               labels=labels)

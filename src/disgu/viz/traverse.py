@@ -38,6 +38,31 @@ def _grid(images: np.ndarray, rows: int, cols: int, pad: int = 1) -> np.ndarray:
 
 
 @torch.no_grad()
+def _row_label(row: dict[str, Any]) -> str:
+    """'#0 dir 5 score 0.72' and, where the evaluation named it, the factor and its normalised MI."""
+    text = f"#{row['rank']} dir {row['direction']}  score {row['score']:.2f}"
+    if row.get("factor"):
+        text += f"\n{row['factor']} (MI/H {row.get('factor_nmi', float('nan')):.2f})"
+    return text
+
+
+def _labelled(sheet: np.ndarray, labels: list[str], width: int = 190) -> Image.Image:
+    """The overview with a white label panel on its left, one label per row of images."""
+    from PIL import ImageDraw
+
+    h = sheet.shape[0]
+    canvas = Image.new("RGB", (width + sheet.shape[1], h), "white")
+    canvas.paste(Image.fromarray(sheet).convert("RGB"), (width, 0))
+    draw = ImageDraw.Draw(canvas)
+    row_h = h / max(len(labels), 1)
+    for i, text in enumerate(labels):
+        if row_h < 30:  # rows too small for two lines (tiny images): the first line only
+            text = text.split("\n")[0]
+        top = int(i * row_h + row_h / 2 - (12 if "\n" in text else 6))
+        draw.multiline_text((6, max(top, int(i * row_h))), text, fill=(0, 0, 0), spacing=4)
+    return canvas
+
+
 def traversal_images(frozen: FrozenGlow, direction: torch.Tensor, z: list[torch.Tensor],
                      shifts: Sequence[float]) -> np.ndarray:
     """(n_latents, n_shifts, H, W, C) uint8: G(z_i + eps_j n) for every latent i and shift j."""
@@ -88,12 +113,13 @@ def write_traversals(frozen: FrozenGlow, navigator: Navigator, encoder, out_dir:
     if overview:
         sheet = _grid(np.concatenate(overview), len(overview), len(shifts))
         with atomic_path(out_dir / "top_directions.png") as tmp:
-            Image.fromarray(sheet).save(tmp)
+            _labelled(sheet, [_row_label(r) for r in ranked[: len(overview)]]).save(tmp)
     write_json(out_dir / "index.json", {
         "score": "strength * exclusivity; strength = max_j e[d, j], exclusivity = max_j e / sum_j e, where e[d, j] "
                  "is the mean |code change| of dim j for a shift of shift_range along d, in units of dim j's std",
         "shifts": shifts, "temperature": temperature, "seed": seed, "config": asdict(cfg),
-        "overview": "top_directions.png (rows: the 8 best directions, first latent)",
+        "overview": "top_directions.png (rows: the 8 best directions, first latent; each labelled with its rank, "
+                    "direction, score and the factor it moves where the evaluation named one)",
         "directions": ranked,
     })
     return ranked
