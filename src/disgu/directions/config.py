@@ -149,5 +149,8 @@ def check_direction_config(cfg: DirectionBaselineConfig) -> None:
             raise UserError(f"--set {section}.{name}={value}: expected a number > 0")
     if not 0 <= e.heldout < e.images:
         raise UserError(f"--set encoder.heldout={e.heldout}: expected 0 <= heldout < encoder.images ({e.images})")
+    if cfg.model == "cf" and str(d.levels).strip().lower() != "top":
+        raise UserError(f"--set directions.levels={d.levels}: the closed-form map acts on the top level only "
+                        f"(directions.levels=top)")
     if d.navigator is not None and cfg.model != "ld":
         raise UserError(f"--set directions.navigator: only the ld baseline reads a navigator, not {cfg.model}")

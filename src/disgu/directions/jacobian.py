@@ -13,7 +13,7 @@ iteration with a Rayleigh-Ritz step then converges to the leading eigenvectors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -63,17 +63,24 @@ def leading_eigenvectors(matvec: Callable[[Tensor], Tensor], dim: int, k: int, i
     return frame * sign, values[order]
 
 
+def prior_batches(frozen: FrozenGlow, n_samples: int, temperature: float, seed: int, batch_size: int
+                  ) -> list[list[Tensor]]:
+    """The latents (one tensor per level) J^T J is averaged over: z ~ N(0, T^2 I), in batches, seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for start in range(0, n_samples, batch_size):
+        m = min(batch_size, n_samples - start)
+        batches.append([(temperature * torch.randn(m, *s, generator=gen)).to(frozen.device) for s in frozen.shapes])
+    return batches
+
+
 def jacobian_directions(frozen: FrozenGlow, n_directions: int, n_samples: int, temperature: float, seed: int,
                         iterations: int = 10, oversample: int = 4, batch_size: int = 16,
                         progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """((nav_dim, k) orthonormal columns, (k,) eigenvalues of mean J^T J), largest first."""
     from tqdm.auto import tqdm
 
-    gen = torch.Generator().manual_seed(seed)
-    batches: list[Sequence[Tensor]] = []
-    for start in range(0, n_samples, batch_size):
-        m = min(batch_size, n_samples - start)
-        batches.append([(temperature * torch.randn(m, *s, generator=gen)).to(frozen.device) for s in frozen.shapes])
+    batches = prior_batches(frozen, n_samples, temperature, seed, batch_size)
 
     def matvec(v: Tensor) -> Tensor:
         total = torch.zeros_like(v)
