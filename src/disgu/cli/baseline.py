@@ -1,4 +1,5 @@
-"""`disgu baseline`: the same-budget yardsticks for Dis-GU (beta-VAE, FactorVAE) and the untrained-encoder floor."""
+"""`disgu baseline`: the same-budget yardsticks for Dis-GU (beta-VAE, FactorVAE), the untrained-encoder floor, and
+the direction baselines in the frozen Glow (GS, CF, DS, ICA, LD) read out by a regression encoder."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def _train_options(f):
     return f
 
 
-@click.group(help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, and the untrained floor.")
+@click.group(help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, the untrained floor, and "
+                   "directions in the frozen Glow (gs, cf, ds, ica, ld) with a regression encoder.")
 def baseline() -> None:
     pass
 
@@ -104,6 +106,65 @@ def untrained_command(**opts) -> None:
     result = _evaluate(out, ds, representation_function(encode, device), _eval_config(opts), cfg.seed,
                        {"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0})
     _report(out, result)
+
+
+_DIRECTION_HELP = {
+    "gs": "GS: principal axes of the training images' latents (GANSpace, with the Glow's exact encoder).",
+    "cf": "CF: closed-form factorisation, eigenvectors of A^T A for the first mixing map of the Glow's reverse pass.",
+    "ds": "DS: leading eigenvectors of the decoder's mean J^T J over prior samples (Jacobian-vector products).",
+    "ica": "ICA: independent components of the training images' latents.",
+    "ld": "LD: the discovery stage's directions alone (or a finished run's, --set directions.navigator=PATH).",
+}
+
+
+def _direction_command(method: str):
+    @click.option("--no-progress", is_flag=True, help="No progress bars.")
+    @click.option("--no-eval", is_flag=True, help="Train only; do not compute metrics.json.")
+    @click.option("--preset", type=click.Choice(["demo", "cpu", "paper", "tiny"]), default="cpu", show_default=True,
+                  help="The `disgu run` preset whose Glow, sample counts, encoder steps and metric sizes are used.")
+    @_common_options
+    def command(**opts) -> None:
+        _run_direction_baseline(method, opts)
+
+    command.__doc__ = (f"{_DIRECTION_HELP[method]}\n\nThen an encoder trained on Glow samples to predict their "
+                       f"coordinates along the directions, and its metrics. Rerunning skips the finished parts.")
+    return baseline.command(method)(command)
+
+
+def _run_direction_baseline(method: str, opts: dict) -> None:
+    from disgu.directions.config import make_direction_config
+    from disgu.directions.runner import run_direction_baseline
+    from disgu.evaluation import representation_function
+    from disgu.overrides import apply_overrides
+
+    cfg = make_direction_config(method, opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
+                                resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
+                                threads=opts["threads"])
+    cfg.evaluation.dci_estimator = opts["dci_estimator"]
+    if opts.get("metric_samples"):
+        cfg.evaluation = cfg.evaluation.reduced(opts["metric_samples"])
+    apply_overrides(cfg, list(opts.get("overrides", ())))
+    out = Path(opts["out"])
+    run = run_direction_baseline(cfg, out, progress=not opts["no_progress"], log=click.echo)
+    if opts["no_eval"]:
+        return
+    e = cfg.evaluation
+    if _already_evaluated(out, run.steps, e):
+        from disgu.report import write_report
+
+        click.echo(f"{method}: {out / 'metrics.json'} already holds the scores of this encoder\n"
+                   f"report: {write_report(out)}")
+        return
+    click.echo(f"{method}: evaluating the regression encoder ({run.steps} steps)")
+    about = {"model": method, "training_steps": run.steps, "training_seconds": run.training_seconds,
+             "glow_seconds": run.glow_seconds, "preset": cfg.preset}
+    result = _evaluate(out, run.dataset, representation_function(run.encoder, run.encoder.target_mean.device), e,
+                       cfg.seed, about)
+    _report(out, result)
+
+
+for _method in ("gs", "cf", "ds", "ica", "ld"):
+    _direction_command(_method)
 
 
 def _untrained_encoder(arch: str, dim: int | None, resolution: int, channels: int, seed: int, device):

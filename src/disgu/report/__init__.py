@@ -30,7 +30,7 @@ def write_report(run_dir: str | Path, baseline_dir: str | Path | None = None) ->
 
     run = open_run(run_dir)
     baseline = open_run(baseline_dir, "--baseline") if baseline_dir is not None else None
-    samples = glow_samples(run) if run.kind == "run" else None
+    samples = glow_samples(run) if run.kind == "run" or (run.root / "glow" / "glow.safetensors").is_file() else None
     html = render_page(run, run.root, baseline=baseline, factors=factor_information(run),
                        curves=draw_curves(run.root), samples=samples)
     out = run.root / REPORT_NAME

@@ -42,6 +42,12 @@ def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
     from disgu.evaluation import representation_function
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset
 
+    if (run.root / "encoder" / "encoder.pt").is_file():  # a direction baseline: its regression encoder
+        from disgu.contrastive.encoder import load_encoder
+
+        cfg = run.config
+        dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
+        return load_encoder(run.root / "encoder" / "encoder.pt").encode_images, dataset
     if run.config.get("model") == "untrained":
         raise UserError("an untrained-encoder baseline keeps no weights to read codes from")
     dataset = open_dataset(BaselineConfig.from_dict(run.config))

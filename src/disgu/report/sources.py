@@ -14,7 +14,7 @@ from typing import Any
 
 from disgu.errors import UserError
 
-BASELINE_MODELS = ("beta-vae", "factor-vae", "untrained")
+BASELINE_MODELS = ("beta-vae", "factor-vae", "untrained", "gs", "cf", "ds", "ica", "ld")
 
 
 def read_json(path: Path) -> Any | None:
