@@ -182,7 +182,8 @@ def test_the_shipped_resume_checkpoint_still_resumes(tmp_path):
         pytest.skip("the shipped resume checkpoint is not checked out")
     cfg = config_from_checkpoint(ckpt)
     step = load_checkpoint(ckpt)["step"]
-    cfg.out, cfg.steps, cfg.batch_size, cfg.progress, cfg.tensorboard = str(tmp_path / "glow"), step + 1, 4, False, False
+    cfg.out, cfg.steps, cfg.batch_size = str(tmp_path / "glow"), step + 1, 4
+    cfg.progress = cfg.tensorboard = False
     cfg.eval_every = cfg.sample_every = cfg.checkpoint_every = 10**9
     cfg.heldout_size = 20
     result = train_glow(cfg, resume=str(ckpt))

@@ -7,7 +7,7 @@ rebuilt every step). The navigator starts from the discovery stage and is fine-t
 gradients. Pairs with a broken decode are dropped and counted.
 
 With `bank=True` (frozen navigator only) the pairs are decoded once into a bank (`bank.py`) and
-each step draws its B + N + K pairs from it; both paths compute the loss with `pair_loss`.
+each step draws its B + N + K pairs from it; both paths compute the loss with `pair_loss` (losses.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from disgu.atomic import write_json
 from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fingerprint, to_encoder_input
 from disgu.contrastive.encoder import ContrastiveEncoder, save_encoder
-from disgu.contrastive.losses import code_scale_loss, contrastive_bce_loss, entropy_loss, variation
+from disgu.contrastive.losses import pair_loss
 from disgu.discovery.generator import FrozenGlow
 from disgu.discovery.navigator import Navigator
 from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
@@ -104,40 +104,6 @@ def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: Contrast
     broken = frozen.broken_mask(x_base) | frozen.broken_mask(torch.cat([x_qp.detach(), x_neg]))
     shifted = torch.cat([x_qp, x_neg])
     return pair_loss(encoder, FrozenGlow.to_unit(x_base), FrozenGlow.to_unit(shifted), broken, cfg, k)
-
-
-def pair_loss(encoder: ContrastiveEncoder, base: torch.Tensor, shifted: torch.Tensor, broken: torch.Tensor,
-              cfg: ContrastiveConfig, direction: int) -> tuple[torch.Tensor | None, dict[str, float]]:
-    """The loss on decoded pairs, shared by the on-the-fly and the bank path so both train on the same loss.
-
-    base, shifted: (B + N + K, C, H, W) encoder inputs in [0, 1], rows ordered queries, positives,
-    negatives; shifted[:B + N] may carry gradients into the navigator. broken: (B + N + K,) pairs to drop.
-    """
-    b_n = cfg.batch_size + cfg.n_positives
-    keep_q = ~broken[: cfg.batch_size]
-    keep_p = ~broken[cfg.batch_size : b_n]
-    keep_n = ~broken[b_n:]
-    stats = {"broken": float(broken.sum()), "pairs": float(len(broken)), "direction": float(direction)}
-    if keep_q.sum() < 1 or keep_p.sum() < 1 or keep_n.sum() < 1:
-        return None, stats
-    e_base_qp = encoder(base[:b_n])
-    v_qp = variation(encoder(shifted[:b_n]), e_base_qp)
-    with torch.no_grad():
-        v_neg = variation(encoder(shifted[b_n:]), encoder(base[b_n:]))
-    q = v_qp[: cfg.batch_size][keep_q]
-    pos = v_qp[cfg.batch_size :][keep_p]
-    neg = v_neg[keep_n]
-    bce, s = contrastive_bce_loss(q, pos, neg, cfg.tau, cfg.hard_threshold)
-    ent = entropy_loss(torch.cat([q, pos]), cfg.entropy_temperature)
-    loss = bce + cfg.entropy_weight * ent
-    if cfg.scale_weight > 0:
-        scale = code_scale_loss(e_base_qp[~broken[:b_n]])
-        loss = loss + cfg.scale_weight * scale
-        stats["scale"] = float(scale.detach())
-    stats.update({"loss": float(loss.detach()), "bce": float(bce.detach()), "entropy": float(ent.detach()),
-                  **{key: float(val) for key, val in s.items()}})
-    stats["gap"] = stats["pos_sim"] - stats["neg_sim"]
-    return loss, stats
 
 
 def bank_step(bank: PairBank, encoder: ContrastiveEncoder, cfg: ContrastiveConfig, gen: torch.Generator

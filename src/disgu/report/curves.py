@@ -1,8 +1,9 @@
 """Which training curves a report draws, from which stage log, and how they are read.
 
 Each stage writes one JSON object per logged step (`<stage>/log.jsonl`; a baseline's run dir
-holds its `log.jsonl` at the top, or `scalars.jsonl` when written before the names were unified). A curve names its log and the keys it plots; a key may be dotted
-('heldout.accuracy' reads row['heldout']['accuracy']). Curves whose log is absent or holds
+holds its `log.jsonl` at the top, `scalars.jsonl` when written before the names were unified).
+A curve names its log and the keys it plots; a key may be dotted ('heldout.accuracy' reads
+row['heldout']['accuracy']). Curves whose log is absent or holds
 none of their keys are left out, so one list serves every kind of run.
 """
 
