@@ -21,13 +21,12 @@ from pathlib import Path
 import torch
 
 from disgu.atomic import atomic_path, write_json
-from disgu.baselines.evaluate import representation_function
+from disgu.evaluation import representation_function
 from disgu.baselines.trainer import load_model_from_run
 from disgu.contrastive.encoder import ContrastiveEncoder
 from disgu.data import load_dataset
 from disgu.metrics import aggregate, evaluate_representation, format_markdown
 from disgu.pipeline.config import make_config
-from disgu.pipeline.stages import metric_sizes
 
 
 def _disgu_name(run: str) -> str:
@@ -99,7 +98,7 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(a.dataset, resolution=a.resolution)
-    sizes = metric_sizes(make_config("cpu").evaluation)
+    sizes = make_config("cpu").evaluation.sample_sizes()
     jobs = ([(_disgu_name(r), f"disgu-{Path(r).name}", lambda r=r: _disgu(r), r) for r in a.disgu]
             + [("Glow-ICA codes through the Glow (no encoder)", f"glow-ica-codes-{Path(r).name}",
                 lambda r=r: _glow_ica_codes(r), None) for r in a.glow_ica_codes]

@@ -53,7 +53,7 @@ def test_missing_bring_your_own_file(tmp_path, file):
 
 
 def test_needs_data_path_and_unknown_name(tmp_path):
-    assert "--data-path" in user_error(load_dataset, "mpi3d")
+    assert "--data-path" in user_error(load_dataset, "mnist")
     assert "expected one of" in user_error(load_dataset, str(tmp_path / "nothing_here"))
 
 

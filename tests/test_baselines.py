@@ -10,12 +10,12 @@ import torch
 from click.testing import CliRunner
 
 from disgu.baselines.beta_vae import BetaVAE, ConvEncoder, DeconvDecoder, FactorVAE, conv_channels
-from disgu.baselines.evaluate import HEADLINE_KEYS
 from disgu.baselines.losses import gaussian_kl, shuffle_dims
 from disgu.baselines.trainer import BaselineConfig, load_model_from_run, train
 from disgu.cli import cli
 from disgu.data import load_dataset
 from disgu.errors import UserError
+from disgu.evaluation import HEADLINE_KEYS
 
 
 def _square_images(sizes=(4, 4), res: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -248,3 +248,16 @@ def test_cli_bad_options_are_one_line_and_exit_2(tmp_path, tiny_npz, args, expec
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("disgu: error:") and expect in lines[0], res.stderr
     assert not (tmp_path / "o" / "checkpoints").exists()
+
+
+def test_baseline_set_overrides_are_checked_before_training(tmp_path):
+    from click.testing import CliRunner
+
+    from disgu.cli import cli
+
+    base = ["baseline", "beta-vae", "--dataset", "shapes3d", "--resolution", "16", "--steps", "1"]
+    for bad, says in (("evaluation.mig_train=many", "evaluation.mig_train=many"), ("width=3", "no option 'width'")):
+        out = tmp_path / bad.split("=")[0]
+        result = CliRunner().invoke(cli, [*base, "--out", str(out), "--set", bad])
+        assert result.exit_code == 2 and says in result.output, result.output
+        assert not (out / "metrics.json").exists()

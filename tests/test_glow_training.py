@@ -237,3 +237,16 @@ def test_export_to_safetensors_and_manifest(tmp_path):
     res = CliRunner().invoke(cli, ["sample", "--glow", str(weights), "--out", str(tmp_path / "grid.png"), "-n", "4"])
     assert res.exit_code == 0, res.output
     assert Image.open(tmp_path / "grid.png").size == (2 * 9 + 1, 2 * 9 + 1)
+
+
+def test_train_glow_takes_set_overrides_like_run(tmp_path):
+    from disgu.cli.train_glow import build_train_config
+    from disgu.errors import UserError
+
+    opts = {"preset": "demo", "dataset": "shapes3d", "out": str(tmp_path / "g"),
+            "overrides": ("lr=5e-4", "model.hidden=16", "amp=false")}
+    cfg = build_train_config(opts, None)
+    assert cfg.lr == 5e-4 and cfg.model.hidden == 16 and cfg.amp is False and cfg.model.n_levels == 3
+    for bad, says in (("model.width=3", "--set model.width"), ("lr=fast", "--set lr=fast"), ("hidden", "--set 'hidden'")):
+        with pytest.raises(UserError, match=says.replace(".", r"\.")):
+            build_train_config({**opts, "overrides": (bad,)}, None)

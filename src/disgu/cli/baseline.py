@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from disgu.cli.options import POSITIVE, output_callback, seed_option, threads_option
+from disgu.cli.options import POSITIVE, output_callback, seed_option, set_option, threads_option
 from disgu.errors import UserError
+from disgu.evaluation.config import EvalConfig
 
 
 def _common_options(f):
@@ -18,6 +20,8 @@ def _common_options(f):
                      show_default=True,
                      help="DCI's gradient-boosting estimator, as in `disgu metrics`.")(f)
     f = threads_option(f)
+    f = set_option("--set beta=4 --set evaluation.mig_train=2000 (BaselineConfig fields; evaluation.* the "
+                   "metric settings)")(f)
     f = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
     f = seed_option(help="Seed of the weights and of the training draws (metrics always use seed 0).")(f)
     f = click.option("--out", type=click.Path(file_okay=False), required=True, callback=output_callback(folder=True),
@@ -78,14 +82,15 @@ def factor_vae_command(**opts) -> None:
               help="Code size (default 64 for the contrastive encoder, 10 for the beta-VAE one).")
 def untrained_command(**opts) -> None:
     """The floor: metrics of a randomly initialised encoder that never saw a training step."""
-    from disgu.baselines.evaluate import representation_function, write_metrics
     from disgu.baselines.trainer import BaselineConfig, open_dataset
     from disgu.distributed import resolve_device
+    from disgu.evaluation import representation_function
     from disgu.runinfo import write_run_info
 
     cfg = BaselineConfig(model="untrained", dataset=opts["dataset"], data_path=opts["data_path"],
                          resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
                          threads=opts["threads"])
+    _apply_set(cfg, opts)
     device = resolve_device(cfg.device)
     ds = open_dataset(cfg)
     resolution, _, channels = ds.image_shape
@@ -96,9 +101,8 @@ def untrained_command(**opts) -> None:
     write_run_info(out, {"model": "untrained", "encoder": arch, "dim": dim,
                          **{k: v for k, v in cfg.to_dict().items() if k in keep}}, cfg.seed)
     click.echo(f"untrained {arch} encoder ({dim} dims) on {ds.name} {resolution}x{resolution}: evaluating")
-    result = write_metrics(out, ds, representation_function(encode, device), metric_options=_metric_options(opts),
-                           about={"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0},
-                           progress=_say_metric)
+    result = _evaluate(out, ds, representation_function(encode, device), _eval_config(opts), cfg.seed,
+                       {"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0})
     _report(out, result)
 
 
@@ -128,19 +132,53 @@ def _untrained_encoder(arch: str, dim: int | None, resolution: int, channels: in
     return arch, dim, lambda x: net(x)[0]  # the mean head, as for a trained VAE
 
 
-def _metric_options(opts: dict) -> dict:
-    from disgu.baselines.evaluate import reduced_sizes
+@dataclass
+class _EvalSection:
+    """The `evaluation` section of a baseline's `--set` (the rest sets BaselineConfig fields)."""
 
-    options: dict = {"dci_estimator": opts["dci_estimator"]}
-    if opts.get("metric_samples"):
-        options["sizes"] = reduced_sizes(opts["metric_samples"])
-    return options
+    evaluation: EvalConfig
+
+
+def _eval_config(opts: dict) -> EvalConfig:
+    """The evaluation settings of a baseline: disentanglement_lib's sizes, or the quick --metric-samples ones."""
+    from disgu.evaluation import EvalConfig
+    from disgu.overrides import apply_overrides
+
+    e = EvalConfig(dci_estimator=opts["dci_estimator"])
+    e = e.reduced(opts["metric_samples"]) if opts.get("metric_samples") else e
+    holder = _EvalSection(e)
+    apply_overrides(holder, [o for o in opts.get("overrides", ()) if o.startswith("evaluation.")])
+    return holder.evaluation
+
+
+def _apply_set(cfg, opts: dict):
+    """`--set field=value` on the BaselineConfig (the evaluation.* ones go to `_eval_config`)."""
+    from disgu.overrides import apply_overrides
+
+    return apply_overrides(cfg, [o for o in opts.get("overrides", ()) if not o.startswith("evaluation.")])
+
+
+def _evaluate(out: Path, ds, represent, e, seed: int, about: dict) -> dict:
+    """metrics.json in the schema every method shares, and evaluation.json: what was scored and how long it took."""
+    import time
+    from dataclasses import asdict
+
+    from disgu.atomic import write_json
+    from disgu.evaluation import score_representation, write_metrics
+
+    t0 = time.perf_counter()
+    scores = score_representation(ds, represent, e, _say_metric)
+    result = write_metrics(out, scores, {"dataset": ds.name, "seed": seed, "resolution": ds.image_shape[0],
+                                         "representation": about["model"], **about})
+    write_json(out / "evaluation.json", {**about, "metric_seed": e.seed, "metric_options": asdict(e),
+                                         "eval_seconds": round(time.perf_counter() - t0, 2)})
+    return result
 
 
 def _train_and_evaluate(model: str, opts: dict) -> None:
-    from disgu.baselines.evaluate import representation_function, write_metrics
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset, train
     from disgu.distributed import resolve_device
+    from disgu.evaluation import representation_function
 
     cfg = BaselineConfig(
         model=model, dataset=opts["dataset"], data_path=opts["data_path"], resolution=opts["resolution"],
@@ -148,6 +186,8 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
         batch_size=opts["batch_size"], steps=opts["steps"], minutes=opts["minutes"], seed=opts["seed"],
         checkpoint_every=opts["checkpoint_every"], device=opts["device"], threads=opts["threads"],
     )
+    _apply_set(cfg, opts)
+    e = _eval_config(opts)  # a bad --set evaluation.* fails here, before any training
     cfg.validate()
     device = resolve_device(cfg.device)
     ds = open_dataset(cfg)
@@ -157,39 +197,38 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
     if opts["no_eval"]:
         return
     vae, _, step = load_model_from_run(out, device)
-    if _already_evaluated(out, step, _metric_options(opts)):
+    if _already_evaluated(out, step, e):
         from disgu.report import write_report
 
         click.echo(f"{model}: {out / 'metrics.json'} already holds the scores of step {step}\n"
                    f"report: {write_report(out)}")
         return
     click.echo(f"{model}: evaluating the encoder mean at step {step}")
-    result = write_metrics(out, ds, representation_function(vae.represent, device),
-                           metric_options=_metric_options(opts),
-                           about={"model": model, "training_steps": step, "training_seconds": round(res.elapsed_s, 1)},
-                           progress=_say_metric)
+    result = _evaluate(out, ds, representation_function(vae.represent, device), e, cfg.seed,
+                       {"model": model, "training_steps": step, "training_seconds": round(res.elapsed_s, 1)})
     _report(out, result)
 
 
-def _say_metric(name: str) -> None:
-    click.echo(f"  computing {name} ...", err=True)
+def _say_metric(name: str | None) -> None:
+    if name is not None:
+        click.echo(f"  computing {name} ...", err=True)
 
 
-def _already_evaluated(out: Path, step: int, metric_options: dict) -> bool:
+def _already_evaluated(out: Path, step: int, e) -> bool:
     """True when metrics.json exists for this very checkpoint and metric settings (a rerun after completion)."""
     import json
+    from dataclasses import asdict
 
     try:
         about = json.loads((out / "evaluation.json").read_text())
         json.loads((out / "metrics.json").read_text())
     except (OSError, ValueError):
         return False
-    return about.get("training_steps") == step and about.get("metric_options") == metric_options
+    return about.get("training_steps") == step and about.get("metric_options") == asdict(e)
 
 
 def _report(out: Path, result: dict) -> None:
-    from disgu.baselines.evaluate import HEADLINE_KEYS
-
+    from disgu.evaluation import HEADLINE_KEYS
     from disgu.report import write_report
 
     scores = ", ".join(f"{k} {result[k]:.3f}" for k in HEADLINE_KEYS if k in result)

@@ -106,3 +106,9 @@ def output_callback(folder: bool = False) -> Callable[[click.Context, click.Para
         return value
 
     return callback
+
+
+def set_option(example: str) -> Callable[[Callable], Callable]:
+    """`--set SECTION.FIELD=VALUE`, repeatable, the same on every command that has a config tree."""
+    return click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
+                        help=f"Override any config field, e.g. {example} (repeatable).")

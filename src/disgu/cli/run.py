@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from disgu.cli.options import output_callback, seed_option, threads_option
+from disgu.cli.options import output_callback, seed_option, set_option, threads_option
 
 PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESET_NAMES; torch is imported lazily
 
@@ -22,9 +22,7 @@ PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESE
 @click.option("--glow", "glow_path", type=click.Path(), default=None,
               help="A Glow checkpoint (.pt) or export (.safetensors) to use instead of the shipped or a new one.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or auto (default: the preset's, auto).")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",
-              help="Override any config field, e.g. --set discovery.nav_lr=1e-3 --set contrastive.tau=0.1 "
-                   "(repeatable).")
+@set_option("--set discovery.nav_lr=1e-3 --set contrastive.tau=0.1")
 @click.option("--stages", default=None,
               help="Comma-separated subset of glow,ica,discovery,contrastive,distil,evaluation,traversal (the "
                    "representation's stages run: glow,discovery,contrastive,... or glow,ica,distil,...).")

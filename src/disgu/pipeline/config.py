@@ -29,7 +29,9 @@ from typing import Any
 from disgu.contrastive.trainer import ContrastiveConfig
 from disgu.discovery.trainer import DiscoveryConfig
 from disgu.errors import UserError
+from disgu.evaluation.config import EvalConfig
 from disgu.glow_ica.distil import ICAConfig
+from disgu.overrides import apply_overrides  # noqa: F401  (re-exported: `--set` of `disgu run`)
 
 
 @dataclass
@@ -46,27 +48,6 @@ class GlowStageConfig:
     eval_every: int | None = None
     checkpoint_every: int | None = None
     heldout_size: int | None = None
-
-
-@dataclass
-class EvalConfig:
-    """Metric sample sizes (disentanglement_lib's defaults in `paper`) and per-direction statistics."""
-
-    metrics: str = "headline"
-    mig_train: int = 10_000
-    dci_train: int = 10_000
-    dci_test: int = 5_000
-    dci_estimator: str = "exact"
-    factor_vae_variance: int = 10_000
-    factor_vae_train: int = 10_000
-    factor_vae_eval: int = 5_000
-    beta_vae_train: int = 10_000
-    beta_vae_eval: int = 5_000
-    metric_batch: int = 64  # the 64-point batches of FactorVAE and beta-VAE
-    seed: int = 0  # np.random.RandomState(seed) per metric, as disentanglement_lib
-    standardised_factor_vae: bool = True  # also FactorVAE on per-dim standardised codes (a separate key)
-    direction_samples: int = 64  # latents per direction for the per-direction statistics
-    direction_shift: float = 3.0
 
 
 @dataclass
@@ -187,50 +168,6 @@ def make_config(preset: str, **top: Any) -> RunConfig:
             if not hasattr(cfg, k):
                 raise UserError(f"unknown run option {k!r}")
             setattr(cfg, k, v)
-    return cfg
-
-
-def _coerce(text: str, typ, key: str):
-    origin = typing.get_origin(typ)
-    args = [a for a in typing.get_args(typ) if a is not type(None)]
-    if origin is typing.Union or (origin is not None and type(None) in typing.get_args(typ)):
-        if text.lower() in ("none", "null"):
-            return None
-        typ = args[0]
-    try:
-        if typ is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if typ is int:
-            return int(float(text)) if "e" in text.lower() else int(text)
-        if typ is float:
-            return float(text)
-        return text
-    except ValueError:
-        raise UserError(f"--set {key}={text}: expected a value of type {getattr(typ, '__name__', typ)}") from None
-
-
-def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
-    """Apply `section.field=value` (or top-level `field=value`) strings, typed by the dataclass fields."""
-    for item in overrides:
-        if "=" not in item:
-            raise UserError(f"--set {item!r}: expected section.field=value, e.g. discovery.nav_lr=1e-3")
-        key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        obj = cfg
-        for p in parts[:-1]:
-            if not hasattr(obj, p) or not dataclasses.is_dataclass(getattr(obj, p)):
-                raise UserError(f"--set {key}: no section {p!r} (sections: glow, ica, discovery, contrastive, "
-                                f"evaluation, traversal)")
-            obj = getattr(obj, p)
-        name = parts[-1]
-        hints = typing.get_type_hints(type(obj))
-        if name not in hints:
-            raise UserError(f"--set {key}: no option {name!r}; options: {', '.join(hints)}")
-        setattr(obj, name, _coerce(text.strip(), hints[name], key))
     return cfg
 
 

@@ -303,21 +303,12 @@ def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_sizes(e) -> dict[str, dict[str, int]]:
-    return {
-        "mig": {"num_train": e.mig_train},
-        "dci": {"num_train": e.dci_train, "num_test": e.dci_test},
-        "factor_vae": {"num_variance_estimate": e.factor_vae_variance, "num_train": e.factor_vae_train,
-                       "num_eval": e.factor_vae_eval, "batch_size": e.metric_batch},
-        "beta_vae": {"num_train": e.beta_vae_train, "num_eval": e.beta_vae_eval, "batch_size": e.metric_batch},
-    }
-
-
 def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     """DIR/metrics.json: disentanglement metrics of E(x) on real dataset images, plus per-direction statistics."""
     from disgu.data.base import GroundTruthDataset
     from disgu.distributed import is_main
-    from disgu.viz.traverse import direction_code_effects, rank_directions
+    from disgu.evaluation import HEADLINE_KEYS, metric_progress, score_representation, write_metrics
+    from disgu.evaluation.directions import direction_code_effects, label_directions, rank_directions
 
     if not is_main():
         return {}
@@ -337,28 +328,14 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
                      "shift": e.direction_shift, "samples": e.direction_samples}
     write_json(ctx.run_dir / "evaluation" / "per_direction.json", per_direction)
 
-    result: dict[str, Any] = {}
     if isinstance(dataset, GroundTruthDataset):
-        from disgu.metrics import evaluate_representation
-
-        bar = _metric_bar(ctx)
-        t0 = time.perf_counter()
-        scores = evaluate_representation(dataset, encoder.encode_images, metrics=e.metrics, seed=e.seed,
-                                         dci_estimator=e.dci_estimator, sizes=metric_sizes(e),
-                                         progress=bar)
-        bar(None)
-        details = scores.pop("details", {})
-        result.update(scores)
-        result["metric_seconds"] = time.perf_counter() - t0
-        result["factor_vae_details"] = {k: v for k, v in details.get("factor_vae", {}).items()
-                                        if isinstance(v, (int, float))}
-        if e.standardised_factor_vae and "factor_vae" in scores:
-            result["factor_vae_standardised"] = _standardised_factor_vae(dataset, encoder, e)
+        scores = score_representation(dataset, encoder.encode_images, e, metric_progress(e, ctx.progress))
     else:
-        result["note"] = f"dataset {ctx.cfg.dataset!r} has no ground-truth factors: no disentanglement metrics"
-    result.update({
+        scores = {"note": f"dataset {ctx.cfg.dataset!r} has no ground-truth factors: no disentanglement metrics",
+                  "sample_sizes": e.sample_sizes()}
+    result = write_metrics(ctx.run_dir, scores, {
         "dataset": ctx.cfg.dataset, "preset": ctx.cfg.preset, "seed": ctx.cfg.seed, "resolution": ctx.cfg.resolution,
-        "representation": ctx.cfg.representation, "sample_sizes": metric_sizes(e),
+        "representation": ctx.cfg.representation,
         **_stage_statistics(ctx),
         "per_direction": {
             "distinct_top_code_dims": len(dims_used),
@@ -368,8 +345,7 @@ def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
             "file": "evaluation/per_direction.json",
         },
     })
-    write_json(ctx.run_dir / "metrics.json", result)
-    return {k: result.get(k) for k in ("mig", "dci_disentanglement", "factor_vae", "beta_vae")}
+    return {k: result.get(k) for k in HEADLINE_KEYS}
 
 
 def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
@@ -391,67 +367,6 @@ def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
         "contrastive_broken_fraction": con.get("broken_fraction"),
         "nonfinite_steps": {"discovery": disc.get("nonfinite_steps"), "contrastive": con.get("nonfinite_steps")},
     }
-
-
-def label_directions(ranked: list[dict[str, Any]], dataset, encoder, n: int, seed: int) -> None:
-    """Name the factor each direction moves: the factor its top code dim carries most information about.
-
-    Information is MIG's: the dim discretised into 20 bins, mutual information with each factor
-    over `n` dataset images, divided by the factor's entropy (`factor_nmi`, 0..1). A direction
-    whose top dim carries little about any factor (nmi near 0) moves something the factors do
-    not describe, or nothing the encoder learned to read.
-    """
-    from disgu.metrics.mig import normalised_mutual_info
-
-    rng = np.random.RandomState(seed)
-    factors = dataset.sample_factors(n, rng)
-    nmi = normalised_mutual_info(encoder.encode_images(dataset.images(dataset.index_of(factors))), factors)
-    for row in ranked:
-        j = int(np.argmax(nmi[row["code_dim"]]))
-        row["factor"] = dataset.factor_names[j]
-        row["factor_nmi"] = float(nmi[row["code_dim"], j])
-
-
-def _standardised_factor_vae(dataset, encoder, e) -> float:
-    """FactorVAE on codes divided by each dim's std over dataset images: a separate number, not the raw score.
-
-    The raw score prunes dims with std < 0.05 on the raw scale, so it partly measures how large
-    the codes are; this one asks only how well single dims follow single factors.
-    """
-    from disgu.metrics import evaluate_representation
-
-    rng = np.random.RandomState(e.seed + 1)
-    idx = np.sort(rng.randint(0, len(dataset), size=min(len(dataset), max(e.factor_vae_variance, 256))))
-    std = encoder.encode_images(dataset.images(idx)).std(0)
-    scale = 1.0 / np.maximum(std, 1e-8)
-
-    def standardised(images: np.ndarray) -> np.ndarray:
-        return encoder.encode_images(images) * scale
-
-    out = evaluate_representation(dataset, standardised, metrics="factor_vae", seed=e.seed,
-                                  sizes={"factor_vae": metric_sizes(e)["factor_vae"]})
-    return float(out["factor_vae"])
-
-
-def _metric_bar(ctx: RunContext) -> Callable[[str | None], None]:
-    from tqdm.auto import tqdm
-
-    from disgu.metrics.evaluate import resolve_metrics
-
-    names = resolve_metrics(ctx.cfg.evaluation.metrics)
-    bar = tqdm(total=len(names), desc="evaluation", disable=not ctx.progress, dynamic_ncols=True)
-    state = {"started": False}
-
-    def update(name: str | None) -> None:
-        if state["started"]:
-            bar.update(1)
-        state["started"] = True
-        if name is None:
-            bar.close()
-        else:
-            bar.set_postfix(metric=name)
-
-    return update
 
 
 # ----------------------------------------------------------------------------- traversals

@@ -39,7 +39,7 @@ def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
         dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
         encoder = load_trained(run.root)[3]
         return encoder.encode_images, dataset
-    from disgu.baselines.evaluate import representation_function
+    from disgu.evaluation import representation_function
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset
 
     if run.config.get("model") == "untrained":

@@ -1,9 +1,5 @@
-"""Traversals G(z + eps n_d) of every direction, ranked by how strongly and exclusively each moves one code dim.
+"""Traversals G(z + eps n_d) of every direction, in the order `disgu.evaluation.directions` ranks them.
 
-For each direction d, `direction_code_effects` measures e[d, j] = mean over z of
-|E(G(z + s n_d)) - E(G(z))|_j / std_j, the code change in units of each code dim's spread over
-generated images. A direction's strength is max_j e[d, j]; its exclusivity is the share of that
-top dim in the total change, max_j e / sum_j e (1/D .. 1); its score is strength * exclusivity.
 `write_traversals` draws one strip PNG (rows: latents z; columns: eps from -r to r) and one
 animated GIF (eps sweeping back and forth) per direction, plus index.json in ranked order.
 """
@@ -22,56 +18,7 @@ from PIL import Image
 from disgu.atomic import atomic_path, write_json
 from disgu.discovery.generator import FrozenGlow
 from disgu.discovery.navigator import Navigator
-from disgu.models.glow import input_to_images
-
-
-def _decode_images(frozen: FrozenGlow, z: list[torch.Tensor], shift: torch.Tensor | None,
-                   batch: int = 64) -> np.ndarray:
-    out = []
-    n = z[0].shape[0]
-    for i in range(0, n, batch):
-        zi = [t[i : i + batch] for t in z]
-        x = frozen.decode(zi) if shift is None else frozen.decode_shifted(zi, shift[i : i + batch])
-        out.append(input_to_images(x.nan_to_num(0.0).clamp(-0.5, 0.5), frozen.n_bits))
-    return np.concatenate(out)
-
-
-@torch.no_grad()
-def direction_code_effects(frozen: FrozenGlow, navigator: Navigator, encoder, n_latents: int, shift: float,
-                           temperature: float, seed: int) -> np.ndarray:
-    """(b, D) mean |code change| per direction, in units of each code dim's std over generated images."""
-    gen = torch.Generator().manual_seed(seed)
-    b = navigator.n_directions
-    z = [(temperature * torch.randn(n_latents, *s, generator=gen)).to(frozen.device) for s in frozen.shapes]
-    base_codes = encoder.encode_images(_decode_images(frozen, z, None))
-    dirs = navigator.directions().to(frozen.device)
-    effects, all_codes = [], [base_codes]
-    for d in range(b):
-        codes = encoder.encode_images(_decode_images(frozen, z, shift * dirs[d].expand(n_latents, -1)))
-        all_codes.append(codes)
-        effects.append(np.abs(codes - base_codes).mean(0))
-    std = np.concatenate(all_codes).std(0)
-    return np.stack(effects) / np.maximum(std, 1e-8)
-
-
-def rank_directions(effects: np.ndarray, discovered_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """Directions sorted by score = strength * exclusivity (see the module docstring), best first.
-
-    `direction` is the index among the directions in use; `discovered_index` the column of the
-    discovery stage's navigator it came from (they differ once redundant directions are pruned).
-    """
-    rows = []
-    for d, e in enumerate(effects):
-        top = int(np.argmax(e))
-        strength = float(e[top])
-        exclusivity = float(e[top] / max(e.sum(), 1e-12))
-        rows.append({"direction": d, "discovered_index": int(discovered_ids[d]) if discovered_ids is not None else d,
-                     "score": strength * exclusivity, "strength": strength, "exclusivity": exclusivity,
-                     "code_dim": top})
-    rows.sort(key=lambda r: -r["score"])
-    for rank, r in enumerate(rows):
-        r["rank"] = rank
-    return rows
+from disgu.evaluation.directions import decoded_images, direction_code_effects, rank_directions
 
 
 def _upscale(img: np.ndarray, scale: int) -> np.ndarray:
@@ -97,7 +44,7 @@ def traversal_images(frozen: FrozenGlow, direction: torch.Tensor, z: list[torch.
     n = z[0].shape[0]
     zz = [t.repeat_interleave(len(shifts), 0) for t in z]
     eps = torch.tensor(list(shifts), dtype=torch.float32, device=frozen.device).repeat(n)
-    imgs = _decode_images(frozen, zz, eps[:, None] * direction.to(frozen.device)[None])
+    imgs = decoded_images(frozen, zz, eps[:, None] * direction.to(frozen.device)[None])
     return imgs.reshape(n, len(shifts), *imgs.shape[1:])
 
 
