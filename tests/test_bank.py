@@ -11,7 +11,8 @@ import torch
 import disgu.contrastive.bank as bank_mod
 from disgu.contrastive import ContrastiveConfig, ContrastiveEncoder, load_encoder, train_contrastive
 from disgu.contrastive.bank import BankSpec, PairBank, decode_chunk, fill_bank, fingerprint, quantise, to_encoder_input
-from disgu.contrastive.trainer import bank_step, pair_loss
+from disgu.contrastive.losses import pair_loss
+from disgu.contrastive.trainer import bank_step
 from disgu.discovery import FrozenGlow, LatentSource, Navigator
 from disgu.errors import UserError
 

@@ -9,20 +9,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disgu.baselines.beta_vae import (
-    BetaVAE,
-    ConvEncoder,
-    DeconvDecoder,
-    FactorVAE,
-    conv_channels,
-    gaussian_kl,
-    shuffle_dims,
-)
-from disgu.evaluation import HEADLINE_KEYS
+from disgu.baselines.beta_vae import BetaVAE, ConvEncoder, DeconvDecoder, FactorVAE, conv_channels
+from disgu.baselines.losses import gaussian_kl, shuffle_dims
 from disgu.baselines.trainer import BaselineConfig, load_model_from_run, train
 from disgu.cli import cli
 from disgu.data import load_dataset
 from disgu.errors import UserError
+from disgu.evaluation import HEADLINE_KEYS
 
 
 def _square_images(sizes=(4, 4), res: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +132,7 @@ def test_resume_gives_the_same_weights_as_one_run(tmp_path, tiny_ds, model):
     for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(va, vb), k
     # the scalar log holds each step once, in order, after the resume
-    steps = [json.loads(ln)["step"] for ln in (parts / "scalars.jsonl").read_text().splitlines()]
+    steps = [json.loads(ln)["step"] for ln in (parts / "log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 9))
 
 
@@ -162,10 +155,10 @@ def test_ctrl_c_stops_after_the_step_and_saves_it(tmp_path, tiny_ds):
 
 def test_resume_drops_a_torn_log_line(tmp_path, tiny_ds):
     train(_cfg(steps=2), tmp_path, dataset=tiny_ds, progress=False)
-    with (tmp_path / "scalars.jsonl").open("a") as f:
+    with (tmp_path / "log.jsonl").open("a") as f:
         f.write('{"step": 3, "lo')  # a crash in the middle of a write
     train(_cfg(steps=4), tmp_path, dataset=tiny_ds, progress=False)
-    steps = [json.loads(ln)["step"] for ln in (tmp_path / "scalars.jsonl").read_text().splitlines()]
+    steps = [json.loads(ln)["step"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
 
 
@@ -217,7 +210,7 @@ def test_cli_beta_vae_writes_metrics(tmp_path, tiny_npz):
         assert 0.0 <= metrics[key] <= 1.0, key
     run_info = json.loads((out / "run_info.json").read_text())
     assert run_info["config"]["beta"] == 5.0 and run_info["seed"] == 0
-    assert (out / "tb").is_dir() and (out / "scalars.jsonl").is_file()
+    assert (out / "tensorboard").is_dir() and (out / "log.jsonl").is_file() and (out / "summary.json").is_file()
     # the same command again: nothing left to train, the scores are already there
     again = _run(["beta-vae", "--dataset", str(tiny_npz), "--out", str(out), "--steps", "3", "--device", "cpu",
                   "--batch-size", "8", "--metric-samples", "40"])

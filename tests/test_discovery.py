@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from disgu.discovery import DiscoveryConfig, FrozenGlow, LatentSource, Navigator, build_reconstructor, parse_levels
+from disgu.discovery.losses import direction_loss
 from disgu.discovery.shifts import sample_other_directions, sample_shifts
-from disgu.discovery.trainer import _loss, _pair_batch, build_navigator, load_navigator, train_discovery
+from disgu.discovery.trainer import _pair_batch, build_navigator, load_navigator, train_discovery
 from disgu.errors import UserError
 
 
@@ -119,7 +120,7 @@ def test_gradients_reach_navigator_through_frozen_glow(tiny_glow, levels):
     x0, x1, d, eps, keep = _pair_batch(frozen, nav, source, cfg, torch.Generator().manual_seed(0), with_grad=True)
     assert x0.shape == x1.shape == (6, 3, 16, 16) and keep.all()
     assert not x0.requires_grad and x1.requires_grad
-    loss = _loss(rec, x0, x1, d, eps, cfg.eta)[0]
+    loss = direction_loss(rec, x0, x1, d, eps, cfg.eta)[0]
     loss.backward()
     assert nav.weight.grad is not None and torch.isfinite(nav.weight.grad).all()
     assert nav.weight.grad.abs().sum() > 0

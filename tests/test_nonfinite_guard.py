@@ -2,7 +2,7 @@
 
 import torch
 
-from disgu.discovery.loop import gradients_finite
+from disgu.distributed import gradients_finite
 
 
 def test_gradients_finite_spots_nan_and_inf():

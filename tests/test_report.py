@@ -47,8 +47,14 @@ def _baseline_dir(root: Path) -> Path:
                                                   "beta_vae": 0.6, "factor_sizes": [10, 10, 10, 8, 4, 15]}))
     (out / "evaluation.json").write_text(json.dumps({"model": "beta-vae", "training_seconds": 600.0}))
     lines = [json.dumps({"step": s, "loss": 500.0 - s, "recon": 480.0 - s, "kl": 2.0 + s / 100}) for s in range(1, 40)]
-    (out / "scalars.jsonl").write_text("\n".join(lines) + "\n{\"step\": 4")  # a torn last line
+    (out / "log.jsonl").write_text("\n".join(lines) + "\n{\"step\": 4")  # a torn last line
     return out
+
+
+def test_a_baseline_dir_written_before_the_log_was_renamed_still_has_its_curves(tmp_path):
+    out = _baseline_dir(tmp_path)
+    (out / "log.jsonl").rename(out / "scalars.jsonl")
+    assert [t for t, _ in draw_curves(out)] == ["VAE: loss", "VAE: KL"]
 
 
 def test_run_ends_with_the_report_and_its_path(tiny_run_dir):

@@ -1,12 +1,16 @@
-"""A small DDP helper: read torchrun's environment, pick gloo (CPU) or nccl (GPU), know your rank.
+"""The one DDP approach of every training stage: read torchrun's environment, pick gloo (CPU) or nccl (GPU),
+know your rank, average gradients.
 
 A plain `python` or `disgu` run is world size 1 and never touches torch.distributed, so the
-same training code runs on one CPU, one GPU or under `torchrun --nproc_per_node N`.
+same training code runs on one CPU, one GPU or under `torchrun --nproc_per_node N`. Each rank
+draws its own batches; gradients are averaged over ranks before each optimiser step (by
+`average_gradients`, or by `DistributedDataParallel` for the Glow), and rank 0 alone writes files.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +65,49 @@ def setup_distributed(device: str | None = None) -> DistInfo:
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world_size)
         owns = True
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev, owns_group=owns)
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    """True on the rank that writes files and prints (rank 0; the only one outside torchrun)."""
+    return world()[0] == 0
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+    """Average .grad over DDP ranks (no-op on one process)."""
+    _, size = world()
+    if size == 1:
+        return
+    for p in params:
+        if not p.requires_grad:
+            continue
+        if p.grad is None:  # this rank skipped its batch: it still takes part in every all_reduce
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= size
+
+
+def gradients_finite(params: Iterable[torch.nn.Parameter]) -> bool:
+    """False when any gradient holds inf/NaN.
+
+    A shift can land where Glow's reverse pass is fragile, and its gradient may then be inf/NaN even
+    though the decoded pixels look fine: such a step must be skipped, not written into the weights.
+    Called after average_gradients, so every rank reaches the same decision.
+    """
+    return all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None)
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Element-wise sum over ranks (identity when not distributed); used for counters."""
+    if world()[1] > 1:
+        dist.all_reduce(t)
+    return t
 
 
 def barrier() -> None:

@@ -6,8 +6,8 @@ decoder FC 256 -> FC 4*4*64 -> transposed convs (64, 32, 32, C; 4x4, stride 2) -
 Other power-of-two resolutions keep the 4x4x64 bottleneck and drop the first convs
 (32x32: 3 convs of 32, 64, 64 channels), so the FC layers and the latent are the same.
 
-Losses (disentanglement_lib `vae.py`): reconstruction = sigmoid cross-entropy summed over pixels,
-KL of the diagonal Gaussian to N(0, I) summed over latents, both averaged over the batch;
+Losses (disentanglement_lib `vae.py`; in losses.py): reconstruction = sigmoid cross-entropy summed over
+pixels, KL of the diagonal Gaussian to N(0, I) summed over latents, both averaged over the batch;
 beta-VAE: recon + beta * KL (beta = 5 in the paper's table); FactorVAE: recon + KL + gamma * TC,
 TC estimated by a 6 x 1000 discriminator between q(z) and its dimension-wise shuffle (gamma = 9 here,
 as the paper states; disentanglement_lib's study sweeps it).
@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from disgu.baselines.losses import bernoulli_recon_loss, discriminator_loss, gaussian_kl, total_correlation
 from disgu.errors import UserError
 
 ENCODER_CHANNELS = (32, 32, 64, 64)  # disentanglement_lib conv_encoder, 64x64
@@ -98,16 +98,6 @@ class VAEOutput:
     log_var: torch.Tensor
 
 
-def bernoulli_recon_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Sigmoid cross-entropy summed over pixels, averaged over the batch."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
-
-
-def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, exp(log_var)) || N(0, I)) summed over latents, averaged over the batch."""
-    return (0.5 * (mean.pow(2) + log_var.exp() - log_var - 1.0)).sum(1).mean()
-
-
 class BetaVAE(nn.Module):
     """A VAE whose KL term is weighted by beta (beta = 1: the plain VAE)."""
 
@@ -150,13 +140,6 @@ class Discriminator(nn.Module):
         return self.net(z)
 
 
-def shuffle_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Permute each latent dimension independently across the batch: a sample of prod_j q(z_j)."""
-    n, d = z.shape
-    perms = torch.stack([torch.randperm(n, generator=generator) for _ in range(d)], dim=1).to(z.device)
-    return torch.gather(z, 0, perms)
-
-
 class FactorVAE(BetaVAE):
     """VAE + gamma * total correlation, the TC estimated by a density-ratio discriminator."""
 
@@ -171,17 +154,12 @@ class FactorVAE(BetaVAE):
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
         out = super().forward(x, noise)
         logits = self.discriminator(out.z)
-        tc = (logits[:, 0] - logits[:, 1]).mean()  # log D(z) / (1 - D(z)): the density-ratio trick
-        out.loss = out.recon + out.kl + self.gamma * tc
+        out.loss = out.recon + out.kl + self.gamma * total_correlation(logits)
         return out
 
     def discriminator_loss(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Cross-entropy telling q(z) (class 0) from the shuffled marginals (class 1); z is detached."""
-        z = z.detach()
-        logits_q = self.discriminator(z)
-        logits_perm = self.discriminator(shuffle_dims(z, generator))
-        zeros = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-        return 0.5 * (F.cross_entropy(logits_q, zeros) + F.cross_entropy(logits_perm, zeros + 1))
+        """Cross-entropy telling q(z) from its dimension-wise shuffle (losses.discriminator_loss)."""
+        return discriminator_loss(self.discriminator, z, generator)
 
 
 MODELS = {"beta-vae": BetaVAE, "factor-vae": FactorVAE}

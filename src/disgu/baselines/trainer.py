@@ -1,18 +1,21 @@
-"""Train a beta-VAE / FactorVAE baseline under a step or wall-time budget, resumably.
+"""Train a beta-VAE / FactorVAE baseline under a step or wall-time budget, resumably, on one process or under DDP.
 
 One readable loop: draw a batch of dataset images, one optimiser step, log, checkpoint.
 Every random draw of step t (batch indices, reparameterisation noise, FactorVAE shuffles)
-comes from generators seeded by (seed, t), so a run resumed from a checkpoint makes
-exactly the same updates as an uninterrupted one. Outputs in `out_dir`:
+comes from generators seeded by (seed, t, rank), so a run resumed from a checkpoint makes
+exactly the same updates as an uninterrupted one. Under torchrun each rank draws its own batch
+(rank 0 the one a single process draws) and gradients are averaged before each step.
+Outputs in `out_dir` (the layout of every training stage, see disgu.training):
 
 - `checkpoints/ckpt-<step>.pt`: model, optimiser(s), step, elapsed seconds, RNG, config (the last two kept);
-- `scalars.jsonl` (one JSON object per logged step) and `tb/` (TensorBoard);
+- `log.jsonl` (one JSON object per logged step) and `tensorboard/`; `summary.json` when training stops;
 - `run_info.json`: resolved config, seed, versions, git revision.
+
+Run dirs written before the names were unified (`scalars.jsonl`, `tb/`) are renamed on resume.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -22,22 +25,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from disgu.atomic import atomic_path
+from disgu.atomic import write_json
 from disgu.baselines.beta_vae import BetaVAE, FactorVAE, build_model
-from disgu.checkpoint import (
-    capture_rng_state,
-    checkpoint_name,
-    latest_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
-    save_checkpoint,
-)
+from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint
 from disgu.data import ImageDataset, load_dataset
+from disgu.distributed import (
+    all_reduce_min,
+    average_gradients,
+    cleanup_distributed,
+    is_main,
+    setup_distributed,
+    world,
+)
 from disgu.errors import UserError
 from disgu.runinfo import write_run_info
+from disgu.training.checkpoints import save_training_checkpoint
+from disgu.training.logs import TrainingLog
+from disgu.training.nan_guard import NonFiniteGuard
+from disgu.training.progress import BudgetBar, progress_bar
+from disgu.training.stop import StopRequest
 
 DEFAULT_STEPS = 300_000  # disentanglement_lib's training_steps, used when no budget is given
 KEEP_CHECKPOINTS = 2
+NONFINITE_LIMIT = 5  # consecutive skipped (non-finite) steps after which the run stops: the lr is too high
 
 
 @dataclass
@@ -125,14 +135,15 @@ def images_to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def batch_indices(num_images: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-    """The images of step `step`: a function of (seed, step) only, so resuming replays it exactly."""
-    return np.random.default_rng([seed, step, 0]).integers(num_images, size=batch_size)
+def batch_indices(num_images: int, batch_size: int, seed: int, step: int, rank: int = 0) -> np.ndarray:
+    """The images of step `step` on `rank`: a function of (seed, step, rank) only, so resuming replays it exactly."""
+    return np.random.default_rng([seed, step, 0, *([rank] if rank else [])]).integers(num_images, size=batch_size)
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """A CPU generator for the noise of step `step` (reparameterisation, shuffles)."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, 1]).generate_state(1, np.uint64)[0]))
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """A CPU generator for the noise of step `step` on `rank` (reparameterisation, shuffles)."""
+    entropy = [seed, step, 1, *([rank] if rank else [])]
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]))
 
 
 # ----------------------------------------------------------------------------- model and optimisers
@@ -154,22 +165,29 @@ def make_optimizers(model: BetaVAE, cfg: BaselineConfig) -> dict[str, torch.opti
     return {"vae": torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)}
 
 
+def _update(loss: torch.Tensor, opt: torch.optim.Optimizer, guard: NonFiniteGuard) -> None:
+    """Backward, average over ranks, step unless a gradient is not finite."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(params)
+    if guard.check(params):
+        opt.step()
+
+
 def train_step(model: BetaVAE, optimizers: dict[str, torch.optim.Optimizer], x: torch.Tensor,
-               gen: torch.Generator) -> dict[str, float]:
+               gen: torch.Generator, guard: NonFiniteGuard | None = None) -> dict[str, float]:
     """One update (for FactorVAE: the VAE, then the discriminator on the same batch). Returns scalars."""
+    guard = guard if guard is not None else NonFiniteGuard()
     model.train()
     noise = torch.randn(x.shape[0], model.latent_dim, generator=gen).to(x.device)
     out = model(x, noise)
-    optimizers["vae"].zero_grad(set_to_none=True)
-    out.loss.backward()
-    optimizers["vae"].step()
+    _update(out.loss, optimizers["vae"], guard)
     scalars = {"loss": out.loss.item(), "recon": out.recon.item(), "kl": out.kl.item()}
     if isinstance(model, FactorVAE):
-        d_opt = optimizers["discriminator"]
-        d_opt.zero_grad(set_to_none=True)  # drops the gradient the VAE loss left on the discriminator
+        # zero_grad in _update drops the gradient the VAE loss left on the discriminator
         d_loss = model.discriminator_loss(out.z, gen)
-        d_loss.backward()
-        d_opt.step()
+        _update(d_loss, optimizers["discriminator"], guard)
         scalars["tc"] = (out.loss.item() - out.recon.item() - out.kl.item()) / model.gamma
         scalars["discriminator"] = d_loss.item()
     return scalars
@@ -204,129 +222,42 @@ def load_model_from_run(out_dir: str | Path, device: torch.device | str = "cpu")
     return model.to(device).eval(), cfg, int(ckpt["step"])
 
 
-# ----------------------------------------------------------------------------- logging
+def _save(out_dir: Path, model: BetaVAE, optimizers: dict[str, torch.optim.Optimizer], cfg: BaselineConfig,
+          step: int, elapsed: float, resolution: int, channels: int, guard: NonFiniteGuard) -> Path | None:
+    return save_training_checkpoint(
+        out_dir, step, keep=KEEP_CHECKPOINTS, model=model.state_dict(), config=cfg.to_dict(),
+        optimizer={k: o.state_dict() for k, o in optimizers.items()}, rng=capture_rng_state(),
+        extra={"elapsed_s": float(elapsed), "resolution": resolution, "channels": channels,
+               "nonfinite_steps": guard.skipped},
+    )
 
 
-class ScalarLog:
-    """Scalars to JSON lines and TensorBoard; on resume both are cut back to the checkpoint's step."""
-
-    def __init__(self, out_dir: Path, start_step: int, enabled: bool = True):
-        self.path = out_dir / "scalars.jsonl"
-        self.enabled = enabled
-        self.writer = None
-        if not enabled:
-            return
-        if self.path.exists():
-            kept = [ln for ln in self.path.read_text().splitlines() if _logged_step(ln) <= start_step]
-            with atomic_path(self.path) as tmp:
-                tmp.write_text("".join(ln + "\n" for ln in kept))
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(out_dir / "tb"), purge_step=start_step + 1 if start_step else None)
-        except ImportError:  # tensorboard is a dependency, but the JSON log is enough to go on
-            self.writer = None
-
-    def log(self, step: int, scalars: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, **scalars}) + "\n")
-        if self.writer is not None:
-            for k, v in scalars.items():
-                self.writer.add_scalar(f"baseline/{k}", v, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-
-
-def _logged_step(line: str) -> float:
-    """The step of a scalars.jsonl line; a torn or empty line (a crash mid-write) sorts last, so it is dropped."""
-    try:
-        return float(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return float("inf")
-
-
-class Progress:
-    """A tqdm bar over steps, or over seconds when a --minutes budget is set (so its ETA is the budget's)."""
-
-    def __init__(self, cfg: BaselineConfig, step: int, elapsed: float, enabled: bool):
-        from tqdm.auto import tqdm
-
-        self.by_time = cfg.minutes is not None
-        if self.by_time:
-            total = cfg.minutes * 60.0
-            self.bar = tqdm(total=round(total), initial=min(round(elapsed), round(total)), unit="s",
-                            desc=cfg.model, disable=not enabled, dynamic_ncols=True)
-            self._shown = min(round(elapsed), round(total))
-        else:
-            self.bar = tqdm(total=cfg.max_steps, initial=step, unit="step", desc=cfg.model,
-                            disable=not enabled, dynamic_ncols=True)
-
-    def update(self, step: int, elapsed: float, scalars: dict[str, float] | None) -> None:
-        if self.by_time:
-            now = min(round(elapsed), self.bar.total)
-            if now > self._shown:
-                self.bar.update(now - self._shown)
-                self._shown = now
-        else:
-            self.bar.update(1)
-        if scalars is not None:
-            self.bar.set_postfix(step=step, loss=f"{scalars['loss']:.1f}", recon=f"{scalars['recon']:.1f}",
-                                 kl=f"{scalars['kl']:.2f}", refresh=False)
-
-    def close(self) -> None:
-        self.bar.close()
+def _resume(out_dir: Path, cfg: BaselineConfig, model: BetaVAE, optimizers: dict[str, torch.optim.Optimizer],
+            device: torch.device) -> tuple[int, float, NonFiniteGuard]:
+    """(step, elapsed seconds, NaN guard) of the newest checkpoint in out_dir, restored into model and optimisers."""
+    ckpt_path = latest_checkpoint(out_dir)
+    if ckpt_path is None:
+        return 0, 0.0, NonFiniteGuard(restore_after=NONFINITE_LIMIT)
+    ckpt = load_checkpoint(ckpt_path, map_location=device)
+    check_resumable(ckpt["config"], cfg, ckpt_path)
+    model.load_state_dict(ckpt["model"])
+    for k, o in optimizers.items():
+        o.load_state_dict(ckpt["optimizer"][k])
+    extra = ckpt["extra"]
+    guard = NonFiniteGuard(extra.get("nonfinite_steps", 0), restore_after=NONFINITE_LIMIT)
+    return int(ckpt["step"]), float(extra["elapsed_s"]), guard
 
 
 # ----------------------------------------------------------------------------- the loop
 
 
-class StopRequest:
-    """Turn the first Ctrl-C / SIGTERM into a request to stop after the current step (a second one aborts).
-
-    Stopping between steps means the checkpoint written on the way out is a consistent state.
-    Outside the main thread signals cannot be caught and this does nothing.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> StopRequest:
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import signal
-
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def _save(out_dir: Path, model: BetaVAE, optimizers: dict[str, torch.optim.Optimizer], cfg: BaselineConfig,
-          step: int, elapsed: float, resolution: int, channels: int) -> Path:
-    path = save_checkpoint(
-        out_dir / "checkpoints" / checkpoint_name(step),
-        model=model.state_dict(), config=cfg.to_dict(), step=step,
-        optimizer={k: o.state_dict() for k, o in optimizers.items()}, rng=capture_rng_state(),
-        extra={"elapsed_s": float(elapsed), "resolution": resolution, "channels": channels},
-    )
-    for old in list_checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
-        old.unlink(missing_ok=True)
-    return path
+def _go_on(step: int, max_steps: float, elapsed: float, budget_s: float, stop: StopRequest,
+           device: torch.device) -> bool:
+    """Whether to take another step; under DDP every rank gets the same answer (the first to finish decides)."""
+    go = step < max_steps and elapsed < budget_s and not stop.requested
+    if world()[1] == 1:
+        return go
+    return bool(all_reduce_min(torch.tensor([float(go)], device=device)).item())
 
 
 def train(cfg: BaselineConfig, out_dir: str | Path, *, progress: bool = True, log: bool = True,
@@ -335,66 +266,75 @@ def train(cfg: BaselineConfig, out_dir: str | Path, *, progress: bool = True, lo
     """Train (or resume) the baseline in `out_dir` until its step or wall-time budget is spent.
 
     `dataset` overrides the configured one (tests use tiny in-memory grids); `on_step` is
-    called after every step with (step, scalars).
+    called after every step with (step, scalars). Under torchrun the ranks train one model
+    together (rank 0 writes the files). SIGTERM / Ctrl-C: checkpoint, then KeyboardInterrupt.
     """
     cfg.validate()
     out_dir = Path(out_dir)
     torch.set_flush_denormal(True)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    if device is None:
-        from disgu.distributed import resolve_device
+    info = setup_distributed(cfg.device if device is None else str(device))
+    try:
+        return _train(cfg, out_dir, info.device, info.rank, progress, log, dataset, on_step)
+    finally:
+        cleanup_distributed(info)
 
-        device = resolve_device(cfg.device)
+
+def _train(cfg: BaselineConfig, out_dir: Path, device: torch.device, rank: int, progress: bool, log_enabled: bool,
+           dataset: ImageDataset | None, on_step: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
     ds = dataset if dataset is not None else open_dataset(cfg)
     resolution, _, channels = ds.image_shape
     model = make_model(cfg, channels, resolution).to(device)
     optimizers = make_optimizers(model, cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    step, elapsed = 0, 0.0
-    ckpt_path = latest_checkpoint(out_dir)
-    if ckpt_path is not None:
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
-        check_resumable(ckpt["config"], cfg, ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        for k, o in optimizers.items():
-            o.load_state_dict(ckpt["optimizer"][k])
-        step, elapsed = int(ckpt["step"]), float(ckpt["extra"]["elapsed_s"])
-    write_run_info(out_dir, cfg.to_dict(), cfg.seed)
+    step, elapsed, guard = _resume(out_dir, cfg, model, optimizers, device)
+    if is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_run_info(out_dir, cfg.to_dict(), cfg.seed)
 
     budget_s = cfg.minutes * 60.0 if cfg.minutes is not None else float("inf")
     max_steps = cfg.max_steps if cfg.max_steps is not None else float("inf")
-    logger = ScalarLog(out_dir, step, enabled=log)
-    bar = Progress(cfg, step, elapsed, enabled=progress)
+    log = TrainingLog(out_dir, step, tensorboard=True) if log_enabled else None
+    bar = (BudgetBar(budget_s, elapsed, cfg.model, progress) if cfg.minutes is not None
+           else progress_bar(max_steps, step, cfg.model, progress, unit="step"))
     last: dict[str, float] = {}
     saved_step, last_save = step, time.perf_counter()
     try:
         with StopRequest() as stop:
-            while step < max_steps and elapsed < budget_s and not stop.requested:
+            while _go_on(step, max_steps, elapsed, budget_s, stop, device):
                 t0 = time.perf_counter()
-                x = images_to_tensor(ds.images(batch_indices(len(ds), cfg.batch_size, cfg.seed, step)), device)
-                scalars = train_step(model, optimizers, x, step_generator(cfg.seed, step))
-                if not np.isfinite(scalars["loss"]):
-                    raise RuntimeError(f"baseline loss became {scalars['loss']} at step {step + 1}; lower --lr")
-                last = scalars
+                x = images_to_tensor(ds.images(batch_indices(len(ds), cfg.batch_size, cfg.seed, step, rank)), device)
+                last = train_step(model, optimizers, x, step_generator(cfg.seed, step, rank), guard)
+                if guard.restore_due():
+                    raise RuntimeError(f"baseline loss was not finite for {NONFINITE_LIMIT} steps in a row at step "
+                                       f"{step + 1}; lower --lr")
                 step += 1
                 elapsed += time.perf_counter() - t0
-                if step % cfg.log_every == 0 or step == 1:
-                    logger.log(step, {**last, "elapsed_s": elapsed})
-                bar.update(step, elapsed, last)
+                if log is not None and (step % cfg.log_every == 0 or step == 1):
+                    log.write(step, **last, elapsed_s=elapsed)
+                if cfg.minutes is not None:
+                    bar.update(elapsed)
+                else:
+                    bar.update(1)
+                bar.set_postfix(step=step, loss=f"{last['loss']:.1f}", recon=f"{last['recon']:.1f}",
+                                kl=f"{last['kl']:.2f}", refresh=False)
                 if on_step is not None:
                     on_step(step, last)
                 if step % cfg.checkpoint_every == 0 or time.perf_counter() - last_save > cfg.checkpoint_minutes * 60:
-                    _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels)
+                    _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels, guard)
                     saved_step, last_save = step, time.perf_counter()
     finally:
         bar.close()
-        logger.close()
+        if log is not None:
+            log.close()
     if step != saved_step or latest_checkpoint(out_dir) is None:
-        _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels)
+        _save(out_dir, model, optimizers, cfg, step, elapsed, resolution, channels, guard)
+    result = TrainResult(step=step, elapsed_s=elapsed, last_scalars=last, checkpoint=latest_checkpoint(out_dir))
+    if is_main():
+        write_json(out_dir / "summary.json", {"steps": step, "elapsed_s": elapsed, "interrupted": stop.requested,
+                                              "last_scalars": last, "nonfinite_steps": guard.skipped,
+                                              "checkpoint": str(result.checkpoint)})
     if stop.requested:
         # Ctrl-C or SIGTERM between two steps: the work so far is saved; rerunning the command resumes.
         raise KeyboardInterrupt(f"stopped at step {step}; checkpoint saved in {out_dir}")
-    return TrainResult(step=step, elapsed_s=elapsed, last_scalars=last, checkpoint=latest_checkpoint(out_dir))
-
+    return result

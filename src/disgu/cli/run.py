@@ -54,7 +54,7 @@ def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, se
     if metrics.is_file():
         import json
 
-        from disgu.discovery.loop import is_main
+        from disgu.distributed import is_main
         from disgu.pipeline.result_table import result_table
         from disgu.report import write_report
 

@@ -40,10 +40,11 @@ from torch import Tensor
 
 from disgu.atomic import atomic_path, write_json
 from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.loop import is_main, progress_bar
 from disgu.discovery.navigator import Navigator
 from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
+from disgu.distributed import is_main
 from disgu.errors import UserError
+from disgu.training.progress import progress_bar
 
 FORMAT = "disgu-pair-bank"
 VERSION = 1

@@ -8,14 +8,21 @@ in [0, 1]. For queries q (B, D), positives k+ (N, D) along the same direction an
 
 with target 0, except for negatives more similar to their query than `threshold`, whose target
 is that similarity (detached): two directions can move the same factor, and pushing them apart
-would tear the factor over two code dims. Averaged over all B x (N + K) pairs.
+would tear the factor over two code dims. Averaged over all B x (N + K) pairs. `pair_loss` is the
+stage's loss: this BCE plus the entropy term (and the optional code-scale term) on a step's pairs.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from disgu.contrastive.encoder import ContrastiveEncoder
+    from disgu.contrastive.trainer import ContrastiveConfig
 
 
 def variation(shifted: Tensor, base: Tensor) -> Tensor:
@@ -61,3 +68,37 @@ def code_scale_loss(codes: Tensor) -> Tensor:
     """
     std = codes.std(0).clamp_min(1e-6)
     return (torch.log(std) ** 2).mean()
+
+
+def pair_loss(encoder: ContrastiveEncoder, base: torch.Tensor, shifted: torch.Tensor, broken: torch.Tensor,
+              cfg: ContrastiveConfig, direction: int) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """The loss on decoded pairs, shared by the on-the-fly and the bank path so both train on the same loss.
+
+    base, shifted: (B + N + K, C, H, W) encoder inputs in [0, 1], rows ordered queries, positives,
+    negatives; shifted[:B + N] may carry gradients into the navigator. broken: (B + N + K,) pairs to drop.
+    """
+    b_n = cfg.batch_size + cfg.n_positives
+    keep_q = ~broken[: cfg.batch_size]
+    keep_p = ~broken[cfg.batch_size : b_n]
+    keep_n = ~broken[b_n:]
+    stats = {"broken": float(broken.sum()), "pairs": float(len(broken)), "direction": float(direction)}
+    if keep_q.sum() < 1 or keep_p.sum() < 1 or keep_n.sum() < 1:
+        return None, stats
+    e_base_qp = encoder(base[:b_n])
+    v_qp = variation(encoder(shifted[:b_n]), e_base_qp)
+    with torch.no_grad():
+        v_neg = variation(encoder(shifted[b_n:]), encoder(base[b_n:]))
+    q = v_qp[: cfg.batch_size][keep_q]
+    pos = v_qp[cfg.batch_size :][keep_p]
+    neg = v_neg[keep_n]
+    bce, s = contrastive_bce_loss(q, pos, neg, cfg.tau, cfg.hard_threshold)
+    ent = entropy_loss(torch.cat([q, pos]), cfg.entropy_temperature)
+    loss = bce + cfg.entropy_weight * ent
+    if cfg.scale_weight > 0:
+        scale = code_scale_loss(e_base_qp[~broken[:b_n]])
+        loss = loss + cfg.scale_weight * scale
+        stats["scale"] = float(scale.detach())
+    stats.update({"loss": float(loss.detach()), "bce": float(bce.detach()), "entropy": float(ent.detach()),
+                  **{key: float(val) for key, val in s.items()}})
+    stats["gap"] = stats["pos_sim"] - stats["neg_sim"]
+    return loss, stats

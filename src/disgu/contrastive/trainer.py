@@ -7,7 +7,7 @@ rebuilt every step). The navigator starts from the discovery stage and is fine-t
 gradients. Pairs with a broken decode are dropped and counted.
 
 With `bank=True` (frozen navigator only) the pairs are decoded once into a bank (`bank.py`) and
-each step draws its B + N + K pairs from it; both paths compute the loss with `pair_loss`.
+each step draws its B + N + K pairs from it; both paths compute the loss with `pair_loss` (losses.py).
 """
 
 from __future__ import annotations
@@ -22,23 +22,18 @@ import torch
 from disgu.atomic import write_json
 from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fingerprint, to_encoder_input
 from disgu.contrastive.encoder import ContrastiveEncoder, save_encoder
-from disgu.contrastive.losses import code_scale_loss, contrastive_bce_loss, entropy_loss, variation
+from disgu.contrastive.losses import pair_loss
 from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.loop import (
-    JsonlLog,
-    all_reduce_sum,
-    average_gradients,
-    gradients_finite,
-    is_main,
-    load_stage,
-    progress_bar,
-    save_stage,
-    world,
-)
 from disgu.discovery.navigator import Navigator
 from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
+from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
 from disgu.errors import UserError
 from disgu.models.glow import Glow
+from disgu.training.checkpoints import load_stage, save_stage
+from disgu.training.logs import TrainingLog
+from disgu.training.nan_guard import NonFiniteGuard
+from disgu.training.progress import progress_bar
+from disgu.training.stop import StopRequest
 
 
 @dataclass
@@ -111,40 +106,6 @@ def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: Contrast
     return pair_loss(encoder, FrozenGlow.to_unit(x_base), FrozenGlow.to_unit(shifted), broken, cfg, k)
 
 
-def pair_loss(encoder: ContrastiveEncoder, base: torch.Tensor, shifted: torch.Tensor, broken: torch.Tensor,
-              cfg: ContrastiveConfig, direction: int) -> tuple[torch.Tensor | None, dict[str, float]]:
-    """The loss on decoded pairs, shared by the on-the-fly and the bank path so both train on the same loss.
-
-    base, shifted: (B + N + K, C, H, W) encoder inputs in [0, 1], rows ordered queries, positives,
-    negatives; shifted[:B + N] may carry gradients into the navigator. broken: (B + N + K,) pairs to drop.
-    """
-    b_n = cfg.batch_size + cfg.n_positives
-    keep_q = ~broken[: cfg.batch_size]
-    keep_p = ~broken[cfg.batch_size : b_n]
-    keep_n = ~broken[b_n:]
-    stats = {"broken": float(broken.sum()), "pairs": float(len(broken)), "direction": float(direction)}
-    if keep_q.sum() < 1 or keep_p.sum() < 1 or keep_n.sum() < 1:
-        return None, stats
-    e_base_qp = encoder(base[:b_n])
-    v_qp = variation(encoder(shifted[:b_n]), e_base_qp)
-    with torch.no_grad():
-        v_neg = variation(encoder(shifted[b_n:]), encoder(base[b_n:]))
-    q = v_qp[: cfg.batch_size][keep_q]
-    pos = v_qp[cfg.batch_size :][keep_p]
-    neg = v_neg[keep_n]
-    bce, s = contrastive_bce_loss(q, pos, neg, cfg.tau, cfg.hard_threshold)
-    ent = entropy_loss(torch.cat([q, pos]), cfg.entropy_temperature)
-    loss = bce + cfg.entropy_weight * ent
-    if cfg.scale_weight > 0:
-        scale = code_scale_loss(e_base_qp[~broken[:b_n]])
-        loss = loss + cfg.scale_weight * scale
-        stats["scale"] = float(scale.detach())
-    stats.update({"loss": float(loss.detach()), "bce": float(bce.detach()), "entropy": float(ent.detach()),
-                  **{key: float(val) for key, val in s.items()}})
-    stats["gap"] = stats["pos_sim"] - stats["neg_sim"]
-    return loss, stats
-
-
 def bank_step(bank: PairBank, encoder: ContrastiveEncoder, cfg: ContrastiveConfig, gen: torch.Generator
               ) -> tuple[torch.Tensor | None, dict[str, float], torch.Tensor]:
     """contrastive_step on pairs from the bank: (loss, stats, the slots drawn). B + N distinct pairs along one
@@ -169,31 +130,35 @@ def prepare_bank(frozen: FrozenGlow, navigator: Navigator, source: LatentSource,
     return PairBank(directory), fill_stats(manifest)
 
 
+def apply_update(loss: torch.Tensor | None, opt: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+                 guard: NonFiniteGuard) -> None:
+    """Backward, average over ranks, step unless a gradient is not finite. A rank without a loss (too few pairs)
+    still takes part in the average, with zero gradients."""
+    opt.zero_grad(set_to_none=False)
+    if loss is not None:
+        loss.backward()
+    average_gradients(params)
+    if guard.check(params) and (loss is not None or world()[1] > 1):
+        opt.step()
+
+
 def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: ContrastiveConfig, out_dir: str | Path,
                       seed: int, dataset=None, progress: bool = True) -> dict[str, Any]:
     """Train E (and fine-tune the navigator, or train from a pair bank); resumable.
 
     Writes encoder.pt, navigator.pt, summary.json, log.jsonl (and bank/ with cfg.bank).
+    SIGTERM / Ctrl-C: checkpoint, then KeyboardInterrupt.
     """
-    from disgu.discovery.trainer import DiscoveryConfig, save_navigator
-
     check_bank_config(cfg)
     out_dir = Path(out_dir)
-    rank, size = world()
+    rank, _ = world()
     frozen = FrozenGlow(glow, levels, cfg.broken_limit)
     if frozen.nav_dim != navigator.latent_dim:
         raise UserError(f"navigator is for a {navigator.latent_dim}-dim latent, the Glow's levels {levels} have "
                         f"{frozen.nav_dim} dims (discovery and contrastive stages used different Glows?)")
     device = frozen.device
     navigator = navigator.to(device)
-    pruned = None
-    if cfg.prune_similarity is not None:
-        from disgu.discovery.prune import image_effects, select_distinct
-
-        before = navigator.active.tolist()
-        effects = image_effects(frozen, navigator, cfg.prune_samples, cfg.shift_range, cfg.temperature, seed + 5)
-        navigator.keep_only(select_distinct(effects.cpu(), cfg.prune_similarity, cfg.prune_min_directions))
-        pruned = {"before": len(before), "kept": navigator.active.tolist()}
+    pruned = _prune(frozen, navigator, cfg, seed) if cfg.prune_similarity is not None else None
     torch.manual_seed(seed + 1)
     encoder = ContrastiveEncoder(frozen.channels, frozen.resolution, cfg.out_dim).to(device)
     groups = [{"params": list(encoder.parameters()), "lr": cfg.lr}]
@@ -202,81 +167,104 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     else:
         navigator.requires_grad_(False)
     opt = torch.optim.Adam(groups)
+    params = [p for g in groups for p in g["params"]]
     gen = torch.Generator().manual_seed(seed * 1000 + 500 + rank)
     source = LatentSource(glow, cfg.latents, cfg.temperature, dataset)
-    bank = None
+    bank = bank_fill = seen = None
     if cfg.bank:
         bank, bank_fill = prepare_bank(frozen, navigator, source, cfg, out_dir, seed, rank, progress)
     modules = {"encoder": encoder, "navigator": navigator}
     start, extra = load_stage(out_dir, modules, {"opt": opt}, {"train": gen})
     counters = extra.get("counters", {"broken_pairs": 0, "pairs": 0, "skipped_steps": 0})
+    guard = NonFiniteGuard(counters.get("nonfinite_steps", 0))
     recent: list[dict[str, float]] = extra.get("recent", [])
-    log = JsonlLog(out_dir / "log.jsonl")
-    log.truncate_after(start)
+    log = TrainingLog(out_dir, start)
     if bank is not None:
         seen = extra.get("bank_seen")  # which slots E has trained on (this rank's bank; rank 0's is saved)
         if seen is None or seen.shape != (bank.n_slots,):
             seen = torch.zeros(bank.n_slots, dtype=torch.bool)
         counters.setdefault("bank_pair_draws", 0)
-        log.write({"step": start, "bank": bank_fill})
+        log.write(start, bank=bank_fill)
+
+    def save(step: int) -> None:
+        state = {"counters": {**counters, "nonfinite_steps": guard.skipped}, "recent": recent}
+        if bank is not None:
+            state["bank_seen"] = seen
+        save_stage(out_dir, step, modules, {"opt": opt}, {"train": gen}, {"contrastive": asdict(cfg)}, state)
+
     t0 = time.perf_counter()
     bar = progress_bar(cfg.steps, start, "contrastive", progress)
-    params = [p for g in groups for p in g["params"]]
-    for step in range(start, cfg.steps):
-        if bank is None:
-            loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg, gen)
-        else:
-            loss, stats, slots = bank_step(bank, encoder, cfg, gen)
-            seen[slots] = True
-            counters["bank_pair_draws"] += len(slots)
-        tot = all_reduce_sum(torch.tensor([stats["broken"], stats["pairs"]]))
-        counters["broken_pairs"] += int(tot[0])
-        counters["pairs"] += int(tot[1])
-        opt.zero_grad(set_to_none=False)
-        if loss is not None:
-            loss.backward()
-            recent = (recent + [stats])[-100:]
-        else:
-            counters["skipped_steps"] += 1
-        average_gradients(params)
-        finite = gradients_finite(params)
-        if not finite:
-            counters["nonfinite_steps"] = counters.get("nonfinite_steps", 0) + 1
-        if (loss is not None or size > 1) and finite:
-            opt.step()
-        done = step + 1
-        if loss is not None and (done % cfg.log_every == 0 or done == cfg.steps):
-            record = {"step": done, **stats, "broken_pairs": counters["broken_pairs"]}
-            if bank is not None:
-                record["bank_distinct_pairs_seen"] = int(seen.sum())
-            log.write(record)
-            bar.set_postfix(loss=f"{stats['loss']:.3f}", gap=f"{stats['gap']:.3f}", broken=counters["broken_pairs"])
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            state = {"counters": counters, "recent": recent}
-            if bank is not None:
-                state["bank_seen"] = seen
-            save_stage(out_dir, done, modules, {"opt": opt}, {"train": gen}, {"contrastive": asdict(cfg)}, state)
-        bar.update(1)
+    with StopRequest() as stop:
+        for step in range(start, cfg.steps):
+            if bank is None:
+                loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg, gen)
+            else:
+                loss, stats, slots = bank_step(bank, encoder, cfg, gen)
+                seen[slots] = True
+                counters["bank_pair_draws"] += len(slots)
+            tot = all_reduce_sum(torch.tensor([stats["broken"], stats["pairs"]]))
+            counters["broken_pairs"] += int(tot[0])
+            counters["pairs"] += int(tot[1])
+            apply_update(loss, opt, params, guard)
+            if loss is not None:
+                recent = (recent + [stats])[-100:]
+            else:
+                counters["skipped_steps"] += 1
+            done = step + 1
+            if loss is not None and (done % cfg.log_every == 0 or done == cfg.steps):
+                record = {**stats, "broken_pairs": counters["broken_pairs"]}
+                if bank is not None:
+                    record["bank_distinct_pairs_seen"] = int(seen.sum())
+                log.write(done, **record)
+                bar.set_postfix(loss=f"{stats['loss']:.3f}", gap=f"{stats['gap']:.3f}",
+                                broken=counters["broken_pairs"])
+            bar.update(1)
+            stopping = stop.agreed(device) and done < cfg.steps
+            if stopping or done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                save(done)
+            if stopping:
+                bar.close()
+                raise KeyboardInterrupt(f"contrastive stopped at step {done}; checkpoint saved in {out_dir}")
     bar.close()
     loop_seconds = time.perf_counter() - t0
-    keys = ("loss", "bce", "entropy", "pos_sim", "neg_sim", "gap", "flipped")
-    last = {k: sum(r[k] for r in recent) / len(recent) for k in keys} if recent else {}
-    summary = {"steps": cfg.steps, "mean_of_last_100_steps": last, "broken_pairs": counters["broken_pairs"],
-               "pairs": counters["pairs"], "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
-               "skipped_steps": counters["skipped_steps"],
-               "nonfinite_steps": counters.get("nonfinite_steps", 0), "directions": navigator.active.tolist(),
-               "pruning": pruned,
-               "train_seconds_this_session": loop_seconds}
+    summary = _summary(cfg, counters, guard, recent, navigator, pruned, loop_seconds)
     if bank is not None:
-        distinct = int(seen.sum())
-        draws = counters["bank_pair_draws"]
-        summary["bank"] = {**bank_fill, "distinct_pairs_seen": distinct, "pair_draws": draws,
-                           "mean_reuse_per_pair": draws / distinct if distinct else None,
-                           "encoder_steps_this_session": cfg.steps - start,
-                           "encoder_steps_per_second": (cfg.steps - start) / loop_seconds if cfg.steps > start else None}
+        summary["bank"] = _bank_summary(bank_fill, seen, counters, cfg.steps - start, loop_seconds)
     if is_main():
+        from disgu.discovery.trainer import DiscoveryConfig, save_navigator
+
         save_encoder(out_dir / "encoder.pt", encoder)
         nav_cfg = DiscoveryConfig(n_directions=navigator.n_total, navigator=navigator.kind)
         save_navigator(out_dir / "navigator.pt", navigator, nav_cfg, frozen.levels)
         write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _prune(frozen: FrozenGlow, navigator: Navigator, cfg: ContrastiveConfig, seed: int) -> dict[str, Any]:
+    """Drop directions whose image effects are too alike (before E sees any): {'before', 'kept'}."""
+    from disgu.discovery.prune import image_effects, select_distinct
+
+    before = navigator.active.tolist()
+    effects = image_effects(frozen, navigator, cfg.prune_samples, cfg.shift_range, cfg.temperature, seed + 5)
+    navigator.keep_only(select_distinct(effects.cpu(), cfg.prune_similarity, cfg.prune_min_directions))
+    return {"before": len(before), "kept": navigator.active.tolist()}
+
+
+def _summary(cfg: ContrastiveConfig, counters: dict[str, int], guard: NonFiniteGuard, recent: list[dict[str, float]],
+             navigator: Navigator, pruned: dict[str, Any] | None, loop_seconds: float) -> dict[str, Any]:
+    keys = ("loss", "bce", "entropy", "pos_sim", "neg_sim", "gap", "flipped")
+    last = {k: sum(r[k] for r in recent) / len(recent) for k in keys} if recent else {}
+    return {"steps": cfg.steps, "mean_of_last_100_steps": last, "broken_pairs": counters["broken_pairs"],
+            "pairs": counters["pairs"], "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
+            "skipped_steps": counters["skipped_steps"], "nonfinite_steps": guard.skipped,
+            "directions": navigator.active.tolist(), "pruning": pruned, "train_seconds_this_session": loop_seconds}
+
+
+def _bank_summary(bank_fill: dict[str, Any], seen: torch.Tensor, counters: dict[str, int], steps_this_session: int,
+                  loop_seconds: float) -> dict[str, Any]:
+    distinct = int(seen.sum())
+    draws = counters["bank_pair_draws"]
+    return {**bank_fill, "distinct_pairs_seen": distinct, "pair_draws": draws,
+            "mean_reuse_per_pair": draws / distinct if distinct else None,
+            "encoder_steps_this_session": steps_this_session,
+            "encoder_steps_per_second": steps_this_session / loop_seconds if steps_this_session > 0 else None}

@@ -1,6 +1,6 @@
 """Training loop of direction discovery (Omega_LD): navigator + reconstructor on pairs from the frozen Glow.
 
-Loss (eq. 5): CE(d, d_hat) + eta * |eps - eps_hat|. The reference image G(z) does not depend on
+Loss (eq. 5, in losses.py): CE(d, d_hat) + eta * |eps - eps_hat|. The reference image G(z) does not depend on
 the navigator and is decoded without gradients; G(z + eps n_d) is decoded with gradients that
 reach the navigator through the frozen Glow. Pairs whose decode is broken (non-finite or
 exploding pixels) are dropped from the batch and counted.
@@ -14,26 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from disgu.atomic import write_json
 from disgu.discovery.generator import FrozenGlow, parse_levels
-from disgu.discovery.loop import (
-    JsonlLog,
-    all_reduce_sum,
-    average_gradients,
-    gradients_finite,
-    is_main,
-    load_stage,
-    progress_bar,
-    save_stage,
-    world,
-)
+from disgu.discovery.losses import clean_images, direction_loss
 from disgu.discovery.navigator import Navigator
 from disgu.discovery.reconstructor import build_reconstructor
 from disgu.discovery.shifts import LatentSource, sample_directions, sample_shifts
+from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
 from disgu.errors import UserError
 from disgu.models.glow import Glow
+from disgu.training.checkpoints import load_stage, save_stage
+from disgu.training.logs import TrainingLog
+from disgu.training.nan_guard import NonFiniteGuard
+from disgu.training.progress import progress_bar
+from disgu.training.stop import StopRequest
 
 
 @dataclass
@@ -96,18 +91,6 @@ def _pair_batch(frozen: FrozenGlow, navigator: Navigator, source: LatentSource, 
     return x0, x1, d, eps, keep
 
 
-def _clean(x: torch.Tensor) -> torch.Tensor:
-    return x.nan_to_num(0.0, 0.0, 0.0).clamp(-0.5, 0.5)
-
-
-def _loss(reconstructor, x0, x1, d, eps, eta):
-    logits, eps_hat = reconstructor(_clean(x0), _clean(x1))
-    ce = F.cross_entropy(logits, d)
-    l1 = (eps_hat - eps).abs().mean()
-    acc = (logits.argmax(1) == d).float().mean()
-    return ce + eta * l1, ce, l1, acc
-
-
 @torch.no_grad()
 def heldout_accuracy(frozen: FrozenGlow, navigator: Navigator, reconstructor, source: LatentSource,
                      cfg: DiscoveryConfig, seed: int) -> dict[str, float]:
@@ -121,7 +104,7 @@ def heldout_accuracy(frozen: FrozenGlow, navigator: Navigator, reconstructor, so
         x0, x1, d, eps, keep = _pair_batch(frozen, navigator, source, cfg, gen, with_grad=False)
         if keep.sum() == 0:
             continue
-        logits, eps_hat = reconstructor(_clean(x0[keep]), _clean(x1[keep]))
+        logits, eps_hat = reconstructor(clean_images(x0[keep]), clean_images(x1[keep]))
         correct += int((logits.argmax(1) == d[keep]).sum())
         abs_err += float((eps_hat - eps[keep]).abs().sum())
         total += int(keep.sum())
@@ -130,15 +113,40 @@ def heldout_accuracy(frozen: FrozenGlow, navigator: Navigator, reconstructor, so
             "chance": 1.0 / cfg.n_directions}
 
 
+def discovery_step(frozen: FrozenGlow, navigator: Navigator, reconstructor: torch.nn.Module, source: LatentSource,
+                   cfg: DiscoveryConfig, gen: torch.Generator, optimizers: list[torch.optim.Optimizer],
+                   guard: NonFiniteGuard) -> tuple[dict[str, float] | None, torch.Tensor]:
+    """One update of reconstructor and navigator: (loss terms, or None when too few pairs survived; the
+    [broken, all] pair counts summed over ranks). Every rank takes part in the gradient average, so a
+    rank with too few pairs contributes zeros."""
+    x0, x1, d, eps, keep = _pair_batch(frozen, navigator, source, cfg, gen, with_grad=True)
+    counts = all_reduce_sum(torch.tensor([float((~keep).sum()), float(len(keep))]))
+    ok = int(keep.sum()) >= 2
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=False)
+    terms = None
+    if ok:
+        loss, ce, l1, acc = direction_loss(reconstructor, x0[keep], x1[keep], d[keep], eps[keep], cfg.eta)
+        loss.backward()
+        terms = {"loss": float(loss.detach()), "ce": float(ce.detach()), "shift_l1": float(l1.detach()),
+                 "train_accuracy": float(acc)}
+    params = list(reconstructor.parameters()) + list(navigator.parameters())
+    average_gradients(params)
+    if guard.check(params) and (ok or world()[1] > 1):
+        for opt in optimizers:
+            opt.step()
+    return terms, counts
+
+
 def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed: int, dataset=None,
                     progress: bool = True) -> dict[str, Any]:
     """Train navigator + reconstructor; resumable from out_dir/checkpoints. Returns the summary dict.
 
     Writes out_dir/navigator.pt (navigator weights and what is needed to rebuild it),
-    out_dir/summary.json and out_dir/log.jsonl.
+    out_dir/summary.json and out_dir/log.jsonl. SIGTERM / Ctrl-C: checkpoint, then KeyboardInterrupt.
     """
     out_dir = Path(out_dir)
-    rank, size = world()
+    rank, _ = world()
     frozen = FrozenGlow(glow, parse_levels(cfg.levels, len(glow.levels)), cfg.broken_limit)
     device = frozen.device
     navigator = build_navigator(cfg, frozen, seed, dataset).to(device)
@@ -153,55 +161,45 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
     optims = {"reconstructor": opt_rec, "navigator": opt_nav}
     start, extra = load_stage(out_dir, modules, optims, {"train": gen})
     counters = extra.get("counters", {"broken_pairs": 0, "pairs": 0, "skipped_steps": 0})
+    guard = NonFiniteGuard(counters.get("nonfinite_steps", 0))
     history = extra.get("history", [])
-    log = JsonlLog(out_dir / "log.jsonl")
-    log.truncate_after(start)
-    cfg_dict = asdict(cfg)
+
+    def save(step: int) -> None:
+        save_stage(out_dir, step, modules, optims, {"train": gen}, {"discovery": asdict(cfg)},
+                   {"counters": {**counters, "nonfinite_steps": guard.skipped}, "history": history})
+
+    log = TrainingLog(out_dir, start)
     t0 = time.perf_counter()
     bar = progress_bar(cfg.steps, start, "discovery", progress)
     reconstructor.train()
-    for step in range(start, cfg.steps):
-        x0, x1, d, eps, keep = _pair_batch(frozen, navigator, source, cfg, gen, with_grad=True)
-        stats = all_reduce_sum(torch.tensor([float((~keep).sum()), float(len(keep))]))
-        counters["broken_pairs"] += int(stats[0])
-        counters["pairs"] += int(stats[1])
-        # Every rank must take part in the gradient average, so a rank with too few pairs contributes zeros.
-        ok = int(keep.sum()) >= 2
-        opt_rec.zero_grad(set_to_none=False)
-        opt_nav.zero_grad(set_to_none=False)
-        if ok:
-            loss, ce, l1, acc = _loss(reconstructor, x0[keep], x1[keep], d[keep], eps[keep], cfg.eta)
-            loss.backward()
-        else:
-            counters["skipped_steps"] += 1
-        params = list(reconstructor.parameters()) + list(navigator.parameters())
-        average_gradients(params)
-        finite = gradients_finite(params)
-        if not finite:
-            counters["nonfinite_steps"] = counters.get("nonfinite_steps", 0) + 1
-        if (ok or size > 1) and finite:
-            opt_rec.step()
-            opt_nav.step()
-        done = step + 1
-        if ok and (done % cfg.log_every == 0 or done == cfg.steps):
-            rec = {"step": done, "loss": float(loss.detach()), "ce": float(ce.detach()),
-                   "shift_l1": float(l1.detach()),
-                   "train_accuracy": float(acc), "broken_pairs": counters["broken_pairs"]}
-            log.write(rec)
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", acc=f"{float(acc):.2f}",
-                            broken=counters["broken_pairs"])
-        if done % cfg.eval_every == 0 or done == cfg.steps:
-            ev = heldout_accuracy(frozen, navigator, reconstructor, source, cfg, seed)
-            cos = (navigator.directions() * initial_dirs).sum(1).abs()
-            ev.update({"step": done, "min_abs_cos_to_init": float(cos.min()),
-                       "mean_abs_cos_to_init": float(cos.mean())})
-            history.append(ev)
-            log.write({"step": done, "heldout": ev})
-            bar.set_postfix(rca=f"{ev['accuracy']:.3f}", broken=counters["broken_pairs"])
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_stage(out_dir, done, modules, optims, {"train": gen}, {"discovery": cfg_dict},
-                       {"counters": counters, "history": history})
-        bar.update(1)
+    with StopRequest() as stop:
+        for step in range(start, cfg.steps):
+            terms, counts = discovery_step(frozen, navigator, reconstructor, source, cfg, gen, [opt_rec, opt_nav],
+                                           guard)
+            counters["broken_pairs"] += int(counts[0])
+            counters["pairs"] += int(counts[1])
+            if terms is None:
+                counters["skipped_steps"] += 1
+            done = step + 1
+            if terms is not None and (done % cfg.log_every == 0 or done == cfg.steps):
+                log.write(done, **terms, broken_pairs=counters["broken_pairs"])
+                bar.set_postfix(loss=f"{terms['loss']:.3f}", acc=f"{terms['train_accuracy']:.2f}",
+                                broken=counters["broken_pairs"])
+            if done % cfg.eval_every == 0 or done == cfg.steps:
+                ev = heldout_accuracy(frozen, navigator, reconstructor, source, cfg, seed)
+                cos = (navigator.directions() * initial_dirs).sum(1).abs()
+                ev.update({"step": done, "min_abs_cos_to_init": float(cos.min()),
+                           "mean_abs_cos_to_init": float(cos.mean())})
+                history.append(ev)
+                log.write(done, heldout=ev)
+                bar.set_postfix(rca=f"{ev['accuracy']:.3f}", broken=counters["broken_pairs"])
+            bar.update(1)
+            stopping = stop.agreed(device) and done < cfg.steps
+            if stopping or done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                save(done)
+            if stopping:
+                bar.close()
+                raise KeyboardInterrupt(f"discovery stopped at step {done}; checkpoint saved in {out_dir}")
     bar.close()
     summary = {
         "steps": cfg.steps,
@@ -211,7 +209,7 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
         "pairs": counters["pairs"],
         "broken_fraction": counters["broken_pairs"] / max(counters["pairs"], 1),
         "skipped_steps": counters["skipped_steps"],
-        "nonfinite_steps": counters.get("nonfinite_steps", 0),
+        "nonfinite_steps": guard.skipped,
         "latent_dim": frozen.nav_dim,
         "levels": list(frozen.levels),
         "train_seconds_this_session": time.perf_counter() - t0,

@@ -20,8 +20,14 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.contrastive.encoder import CodeEncoder, save_encoder
-from disgu.discovery.loop import JsonlLog, average_gradients, is_main, load_stage, progress_bar, save_stage, world
+from disgu.glow_ica.losses import distil_loss, to_unit
+from disgu.distributed import average_gradients, is_main, world
 from disgu.errors import UserError
+from disgu.training.checkpoints import load_stage, save_stage
+from disgu.training.logs import TrainingLog
+from disgu.training.nan_guard import NonFiniteGuard
+from disgu.training.progress import progress_bar
+from disgu.training.stop import StopRequest
 
 
 @dataclass
@@ -87,40 +93,50 @@ def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: lis
     opt = torch.optim.Adam(encoder.parameters(), cfg.lr)
     gen = torch.Generator().manual_seed(seed * 1000 + 700 + world()[0])  # DDP: each rank its own batches
     start, extra = load_stage(out_dir, {"encoder": encoder}, {"opt": opt}, {"train": gen})
-    log = JsonlLog(out_dir / "log.jsonl")
-    log.truncate_after(start)
-    bar = progress_bar(cfg.steps, start, "distil", progress)
+    guard = NonFiniteGuard(extra.get("nonfinite_steps", 0))
     recent: list[float] = extra.get("recent", [])
+
+    def save(step: int) -> None:
+        save_stage(out_dir, step, {"encoder": encoder}, {"opt": opt}, {"train": gen}, {"ica": asdict(cfg)},
+                   {"recent": recent, "nonfinite_steps": guard.skipped})
+
+    log = TrainingLog(out_dir, start)
+    bar = progress_bar(cfg.steps, start, "distil", progress)
     t0 = time.perf_counter()
-    for step in range(start, cfg.steps):
-        b = torch.randint(n_train, (cfg.batch_size,), generator=gen)
-        pred = encoder.standardised_coordinates(x[b].to(device).float() / 255.0)
-        loss = ((pred - y[b].to(device)) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        average_gradients(encoder.parameters())
-        opt.step()
-        recent = (recent + [float(loss.detach())])[-100:]
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            log.write({"step": done, "mse": recent[-1]})
-            bar.set_postfix(mse=f"{np.mean(recent):.4f}")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_stage(out_dir, done, {"encoder": encoder}, {"opt": opt}, {"train": gen}, {"ica": asdict(cfg)},
-                       {"recent": recent})
-        bar.update(1)
+    with StopRequest() as stop:
+        for step in range(start, cfg.steps):
+            b = torch.randint(n_train, (cfg.batch_size,), generator=gen)
+            loss = distil_loss(encoder, x[b].to(device), y[b].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            average_gradients(encoder.parameters())
+            if guard.check(encoder.parameters()):
+                opt.step()
+            recent = (recent + [float(loss.detach())])[-100:]
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                log.write(done, mse=recent[-1])
+                bar.set_postfix(mse=f"{np.mean(recent):.4f}")
+            bar.update(1)
+            stopping = stop.agreed(device) and done < cfg.steps
+            if stopping or done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                save(done)
+            if stopping:
+                bar.close()
+                raise KeyboardInterrupt(f"distil stopped at step {done}; checkpoint saved in {out_dir}")
     bar.close()
     heldout = None
     if cfg.heldout:
         encoder.eval()
         with torch.no_grad():
-            pred = torch.cat([encoder.standardised_coordinates(x[i : i + 256].to(device).float() / 255.0).cpu()
+            pred = torch.cat([encoder.standardised_coordinates(to_unit(x[i : i + 256].to(device))).cpu()
                               for i in range(n_train, len(x), 256)])
         heldout = float(((pred - y[n_train:]) ** 2).mean())
     summary = {"steps": cfg.steps, "train_images": n_train, "heldout_images": cfg.heldout,
                "mse_of_last_100_steps": float(np.mean(recent)) if recent else None, "heldout_mse": heldout,
                "targets": int(targets.shape[1]), "codes": len(layout),
-               "train_seconds_this_session": time.perf_counter() - t0, **(info or {})}
+               "nonfinite_steps": guard.skipped, "train_seconds_this_session": time.perf_counter() - t0,
+               **(info or {})}
     if is_main():
         save_encoder(out_dir / "encoder.pt", encoder)
         write_json(out_dir / "summary.json", summary)

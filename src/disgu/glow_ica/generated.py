@@ -24,7 +24,7 @@ def decode_in_chunks(frozen: FrozenGlow, n: int, temperature: float, seed: int, 
     """(uint8 (m, H, W, C) images, (m, nav_dim) float32 navigated latents, broken count), m <= n."""
     from tqdm.auto import tqdm
 
-    from disgu.discovery.loop import is_main
+    from disgu.distributed import is_main
 
     out_dir.mkdir(parents=True, exist_ok=True)
     images, latents, broken = [], [], 0

@@ -25,7 +25,7 @@ def encode_in_chunks(frozen: FrozenGlow, dataset, indices: np.ndarray, out_dir: 
     import torch
     from tqdm.auto import tqdm
 
-    from disgu.discovery.loop import is_main
+    from disgu.distributed import is_main
 
     out_dir.mkdir(parents=True, exist_ok=True)
     starts = range(0, len(indices), chunk)

@@ -86,7 +86,7 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     `dataset`: an already opened dataset object to use instead of opening cfg.dataset (the Glow
     trainer still opens cfg.dataset by name when a Glow has to be trained).
     """
-    from disgu.discovery.loop import is_main
+    from disgu.distributed import is_main
     from disgu.distributed import barrier, setup_distributed
     from disgu.runinfo import write_run_info
 

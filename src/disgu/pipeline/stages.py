@@ -140,7 +140,7 @@ def _train_glow(ctx: RunContext) -> dict[str, Any]:
 
 def stage_glow(ctx: RunContext) -> dict[str, Any]:
     """glow/glow.safetensors from --glow, the shipped weights, or a Glow trained here."""
-    from disgu.discovery.loop import is_main
+    from disgu.distributed import is_main
     from disgu.models import load_glow, load_pretrained_glow
 
     cfg, out = ctx.cfg, ctx.run_dir / "glow"
@@ -209,7 +209,7 @@ def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
 def stage_ica(ctx: RunContext) -> dict[str, Any]:
     """ica/frame.npz: independent components of the navigated latents of training images, and their groups."""
     from disgu.discovery.generator import parse_levels
-    from disgu.discovery.loop import is_main
+    from disgu.distributed import is_main
     from disgu.glow_ica import GlowICA
     from disgu.glow_ica.latents import encode_in_chunks, sample_indices
 
@@ -306,7 +306,7 @@ def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
 def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     """DIR/metrics.json: disentanglement metrics of E(x) on real dataset images, plus per-direction statistics."""
     from disgu.data.base import GroundTruthDataset
-    from disgu.discovery.loop import is_main
+    from disgu.distributed import is_main
     from disgu.evaluation import HEADLINE_KEYS, metric_progress, score_representation, write_metrics
     from disgu.evaluation.directions import direction_code_effects, label_directions, rank_directions
 
@@ -373,7 +373,7 @@ def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_traversal(ctx: RunContext) -> dict[str, Any]:
-    from disgu.discovery.loop import is_main
+    from disgu.distributed import is_main
     from disgu.evaluation.directions import saved_direction_labels
     from disgu.viz.traverse import write_traversals
 

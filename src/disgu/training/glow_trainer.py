@@ -9,7 +9,8 @@ What a run writes into `out`:
 
 Reproducibility: the batch order and the dequantisation noise of step s on rank r are pure
 functions of (seed, s, r), so a run resumed from a checkpoint takes exactly the steps the
-uninterrupted run would have taken.
+uninterrupted run would have taken. `glow_step` is one update; checkpoints, the log, the stop on
+SIGTERM, the progress bar and the NaN guard are the shared ones of disgu.training.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import signal
 import sys
-import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -30,23 +29,15 @@ import numpy as np
 import torch
 
 from disgu.atomic import atomic_path, write_json
-from disgu.checkpoint import (
-    capture_rng_state,
-    checkpoint_name,
-    latest_checkpoint,
-    list_checkpoints,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
-from disgu.distributed import (
-    DistInfo,
-    all_reduce_min,
-    cleanup_distributed,
-    setup_distributed,
-)
+from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, restore_rng_state
+from disgu.distributed import DistInfo, all_reduce_min, cleanup_distributed, setup_distributed
 from disgu.errors import UserError
 from disgu.models.glow import Glow, GlowConfig, images_to_input, input_to_images
+from disgu.training.checkpoints import save_training_checkpoint
+from disgu.training.logs import TrainingLog
+from disgu.training.nan_guard import NonFiniteGuard
+from disgu.training.progress import progress_bar
+from disgu.training.stop import StopRequest
 
 _EVAL_NOISE_SEED = 20181  # fixed dequantisation noise for held-out bits/dim, comparable across evaluations
 _SPLIT_SEED = 7  # the held-out split does not depend on the training seed
@@ -190,60 +181,6 @@ def save_grid(images: np.ndarray, path: Path, pad: int = 1) -> None:
         img.save(tmp)
 
 
-class RunLog:
-    """JSON lines plus TensorBoard scalars, written by the main process only."""
-
-    def __init__(self, out: Path, enabled: bool, tensorboard: bool, start_step: int):
-        self.enabled = enabled
-        self.writer = None
-        self.file = None
-        if not enabled:
-            return
-        self.file = open(out / "log.jsonl", "a", buffering=1)
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_step or None)
-
-    def write(self, step: int, **scalars: Any) -> None:
-        if not self.enabled:
-            return
-        self.file.write(json.dumps({"step": step, **scalars}) + "\n")
-        if self.writer is not None:
-            for k, v in scalars.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    self.writer.add_scalar(k, v, step)
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-        if self.writer is not None:
-            self.writer.close()
-
-
-class StopRequest:
-    """SIGTERM / Ctrl-C set a flag; the loop saves a checkpoint at the end of the step and returns."""
-
-    def __init__(self):
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C stops at once
-        self.requested = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 # ----------------------------------------------------------------------------- training
 
 
@@ -305,6 +242,27 @@ class GlowTrainResult:
     model: Glow  # the trained model (this process's replica under DDP)
 
 
+@dataclass
+class _Run:
+    """Everything the loop works on, built by _start_run (fresh or from a checkpoint)."""
+
+    cfg: GlowTrainConfig
+    info: DistInfo
+    out: Path
+    dataset: Any
+    held_idx: np.ndarray
+    model: Glow
+    net: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    stream: BatchStream
+    start_step: int
+    state: dict[str, Any]  # lr_scale, restores: saved in every checkpoint
+    guard: NonFiniteGuard
+    extra: dict[str, Any]  # data_hash, commands, git_revision, world_size: saved in every checkpoint
+    heldout_bpd: float | None
+    resumed_from: Path | None  # the checkpoint this run continues
+
+
 def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[str] | None = None) -> GlowTrainResult:
     """Train (or resume) a Glow as configured.
 
@@ -314,186 +272,195 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
     info = setup_distributed(cfg.device)
-    device = info.device
-    torch.manual_seed(cfg.seed + info.rank)
-    np.random.seed(cfg.seed + info.rank)
-    command = command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
     try:
-        from disgu.data import load_dataset
-
-        dataset = load_dataset(cfg.dataset, data_path=cfg.data_path, resolution=cfg.model.resolution)
-        ckpt_path = _resolve_resume(resume, out)
-        ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
-        h, w, c = dataset.image_shape
-        if ckpt is not None:
-            cfg.model = GlowConfig.from_dict(ckpt["config"]["model"])
-        elif c != cfg.model.in_channels:
-            cfg.model = GlowConfig.from_dict({**cfg.model.to_dict(), "in_channels": c})
-        if (h, w, c) != (cfg.model.resolution, cfg.model.resolution, cfg.model.in_channels):
-            raise UserError(f"dataset {cfg.dataset!r} gives {h}x{w}x{c} images; the Glow expects "
-                            f"{cfg.model.resolution}x{cfg.model.resolution}x{cfg.model.in_channels}")
-        train_idx, held_idx = heldout_split(len(dataset), cfg.heldout_size)
-
-        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        model = Glow(cfg.model).to(device)
-        model.set_amp(torch.bfloat16 if cfg.amp else None)
-        optimizer = _make_optimizer(cfg, model)
-        stream = BatchStream(dataset, train_idx, cfg.batch_size, cfg.seed, info)
-        state = {"nan_skipped": 0, "lr_scale": 1.0, "restores": 0}
-        start_step = 0
-        if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            start_step = ckpt["step"]
-            state.update({k: ckpt["extra"][k] for k in state if k in ckpt["extra"]})
-            if ckpt.get("rng") is not None and info.world_size == 1:
-                restore_rng_state(ckpt["rng"])
-        else:
-            init_idx = np.random.default_rng([cfg.seed, 10**6, info.rank]).choice(
-                train_idx, size=min(cfg.init_batch_size // info.world_size or 1, len(train_idx)), replace=False)
-            gen = _noise_generator(cfg.seed, _INIT_STEP, info.rank, device)
-            model.initialize(_dequantized(dataset.images(init_idx), cfg.model.n_bits, device, gen))
-
-        net = model
-        if info.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-
-        d_hash = data_hash(dataset) if info.is_main else None
-        if ckpt is not None and info.is_main and ckpt["extra"].get("data_hash") not in (None, d_hash):
-            warnings.warn(f"--resume: the data differ from those {ckpt_path} was trained on (data hash changed)")
-        # every command that contributed to this run (the first, then each resume)
-        commands = [*(ckpt["extra"].get("commands", []) if ckpt is not None else []), command]
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            from disgu.runinfo import write_run_info
-
-            write_run_info(out, cfg, cfg.seed, name="run_info.json" if ckpt is None else
-                           f"run_info-resume-{start_step:08d}.json")
-        log = RunLog(out, info.is_main, cfg.tensorboard, start_step)
-        if ckpt is not None and info.is_main:
-            log.write(start_step, event="resume", checkpoint=str(ckpt_path))
-
-        def save(step: int, heldout_bpd: float | None) -> Path | None:
-            if not info.is_main:
-                return None
-            if not all(torch.isfinite(p).all() for p in model.parameters()):
-                warnings.warn(f"step {step}: weights are not finite; checkpoint not written")
-                return None
-            path = save_checkpoint(
-                out / "checkpoints" / checkpoint_name(step), model=model.state_dict(),
-                config={"model": cfg.model.to_dict(), "train": {k: v for k, v in cfg.to_dict().items() if k != "model"}},
-                step=step, optimizer=optimizer.state_dict(), rng=capture_rng_state(),
-                extra={**state, "heldout_bits_per_dim": heldout_bpd, "data_hash": d_hash, "commands": commands,
-                       "git_revision": _git_revision(), "world_size": info.world_size},
-            )
-            for old in list_checkpoints(out)[: -cfg.keep_checkpoints]:
-                old.unlink(missing_ok=True)
-            return path
-
-        bar = None
-        if info.is_main and cfg.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=start_step, desc="glow", unit="step", dynamic_ncols=True)
-
-        heldout_bpd: float | None = ckpt["extra"].get("heldout_bits_per_dim") if ckpt is not None else None
-        nan_streak, final_step, interrupted = 0, start_step, False
-        t_last, steps_since = time.perf_counter(), 0
-        net.train()
-        with StopRequest() as stop:
-            for step in range(start_step, cfg.steps):
-                lr = cfg.lr * state["lr_scale"] * min(1.0, (step + 1) / cfg.warmup_steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x = _dequantized(stream.images(step), cfg.model.n_bits, device,
-                                 _noise_generator(cfg.seed, step, info.rank, device))
-                log_p, logdet, _ = net(x)
-                loss = model.nll_bits_per_dim(log_p, logdet).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                flags = torch.stack([torch.isfinite(loss) & torch.isfinite(grad_norm),
-                                     torch.tensor(not stop.requested, device=device)]).float()
-                ok, go_on = (bool(v) for v in all_reduce_min(flags).tolist())
-                done = final_step = step + 1
-                if ok:
-                    optimizer.step()
-                    nan_streak = 0
-                else:  # never write a non-finite step into the weights
-                    optimizer.zero_grad(set_to_none=True)
-                    state["nan_skipped"] += 1
-                    nan_streak += 1
-                    log.write(done, event="nonfinite_step_skipped", nan_skipped=state["nan_skipped"])
-                    if nan_streak >= cfg.nan_restore_after:
-                        nan_streak = 0
-                        _restore_last_good(out, model, optimizer, state, cfg, log, done, bar)
-
-                steps_since += 1
-                if done % cfg.log_every == 0 or done == cfg.steps:
-                    now = time.perf_counter()
-                    sps = steps_since / max(now - t_last, 1e-9)
-                    t_last, steps_since = now, 0
-                    loss_v = loss.item()
-                    log.write(done, loss_bpd=loss_v, lr=lr, grad_norm=float(grad_norm), steps_per_s=sps,
-                              nan_skipped=state["nan_skipped"])
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{loss_v:.3f}", heldout_bpd=f"{heldout_bpd:.3f}" if heldout_bpd else "-",
-                                        sps=f"{sps:.2f}", nan=state["nan_skipped"], refresh=False)
-                if info.is_main and (done % cfg.eval_every == 0 or done == cfg.steps):
-                    n_eval = len(held_idx) if done == cfg.steps else min(cfg.eval_images, len(held_idx))
-                    heldout_bpd = evaluate_bits_per_dim(model, dataset, held_idx[:n_eval], 2 * cfg.batch_size, device)
-                    log.write(done, heldout_bpd=heldout_bpd, heldout_images=n_eval)
-                if info.is_main and (done % cfg.sample_every == 0 or done == cfg.steps):
-                    _write_samples(model, cfg, out, done)
-                if bar is not None:
-                    bar.update(1)
-                if not go_on:
-                    interrupted = True
-                    break
-                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                    save(done, heldout_bpd)
+        run = _start_run(cfg, info, resume, command)
+        log = TrainingLog(run.out, run.start_step, cfg.tensorboard)
+        if run.resumed_from is not None:
+            log.write(run.start_step, event="resume", checkpoint=str(run.resumed_from))
+        interrupted, final_step = _train_loop(run, log)
         if interrupted:
-            save(final_step, heldout_bpd)
+            _save(run, final_step)
+            log.write(final_step, event="interrupted")
             if info.is_main:
-                log.write(final_step, event="interrupted")
-                print(f"disgu: interrupted at step {final_step}; checkpoint saved in {out / 'checkpoints'} "
+                print(f"disgu: interrupted at step {final_step}; checkpoint saved in {run.out / 'checkpoints'} "
                       f"(continue with --resume)", file=sys.stderr)
-        if bar is not None:
-            bar.close()
         log.close()
         summary = {
-            "steps": final_step, "interrupted": interrupted, "heldout_bits_per_dim": heldout_bpd,
-            "heldout_images": len(held_idx), "nan_skipped": state["nan_skipped"],
-            "lr_restores": state["restores"], "checkpoint": str(latest_checkpoint(out)) if info.is_main else None,
-            "data_hash": d_hash,
+            "steps": final_step, "interrupted": interrupted, "heldout_bits_per_dim": run.heldout_bpd,
+            "heldout_images": len(run.held_idx), "nan_skipped": run.guard.skipped,
+            "lr_restores": run.state["restores"],
+            "checkpoint": str(latest_checkpoint(run.out)) if info.is_main else None,
+            "data_hash": run.extra["data_hash"],
         }
         if info.is_main:
-            write_json(out / "summary.json", summary)
-        return GlowTrainResult(summary=summary, model=model)
+            write_json(run.out / "summary.json", summary)
+        return GlowTrainResult(summary=summary, model=run.model)
     finally:
         cleanup_distributed(info)
 
 
-def _restore_last_good(out: Path, model: Glow, optimizer: torch.optim.Optimizer, state: dict, cfg: GlowTrainConfig,
-                       log: RunLog, step: int, bar) -> None:
-    """After repeated non-finite steps: reload the newest checkpoint's weights and lower the lr."""
-    state["lr_scale"] *= cfg.lr_drop
-    state["restores"] += 1
-    path = latest_checkpoint(out)
-    msg = f"step {step}: {cfg.nan_restore_after} non-finite steps in a row; "
-    if path is not None:
-        ckpt = load_checkpoint(path, map_location=next(model.parameters()).device)
+def glow_step(run: _Run, step: int, stop: StopRequest) -> tuple[torch.Tensor, torch.Tensor, float, bool, bool]:
+    """One update: (loss, grad norm, lr, applied, go on). A non-finite step (on any rank) is not applied."""
+    cfg, device = run.cfg, run.info.device
+    lr = cfg.lr * run.state["lr_scale"] * min(1.0, (step + 1) / cfg.warmup_steps)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    x = _dequantized(run.stream.images(step), cfg.model.n_bits, device,
+                     _noise_generator(cfg.seed, step, run.info.rank, device))
+    log_p, logdet, _ = run.net(x)
+    loss = run.model.nll_bits_per_dim(log_p, logdet).mean()
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    flags = torch.stack([torch.isfinite(loss) & torch.isfinite(grad_norm),
+                         torch.tensor(not stop.requested, device=device)]).float()
+    ok, go_on = (bool(v) for v in all_reduce_min(flags).tolist())  # the same decisions on every rank
+    if run.guard.record(ok):
+        run.optimizer.step()
+    else:  # never write a non-finite step into the weights
+        run.optimizer.zero_grad(set_to_none=True)
+    return loss, grad_norm, lr, ok, go_on
+
+
+def _train_loop(run: _Run, log: TrainingLog) -> tuple[bool, int]:
+    """Steps start_step..cfg.steps with logging, evaluation, samples and checkpoints: (interrupted, last step)."""
+    cfg, is_main = run.cfg, run.info.is_main
+    bar = progress_bar(cfg.steps, run.start_step, "glow", cfg.progress, unit="step")
+    final_step, t_last, steps_since = run.start_step, time.perf_counter(), 0
+    run.net.train()
+    with StopRequest() as stop:
+        for step in range(run.start_step, cfg.steps):
+            loss, grad_norm, lr, ok, go_on = glow_step(run, step, stop)
+            done = final_step = step + 1
+            if not ok:
+                log.write(done, event="nonfinite_step_skipped", nan_skipped=run.guard.skipped)
+                if run.guard.restore_due():
+                    _restore_last_good(run, log, done, bar)
+            steps_since += 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                now = time.perf_counter()
+                sps = steps_since / max(now - t_last, 1e-9)
+                t_last, steps_since = now, 0
+                loss_v = loss.item()
+                log.write(done, loss_bpd=loss_v, lr=lr, grad_norm=float(grad_norm), steps_per_s=sps,
+                          nan_skipped=run.guard.skipped)
+                bar.set_postfix(loss=f"{loss_v:.3f}", heldout_bpd=f"{run.heldout_bpd:.3f}" if run.heldout_bpd else "-",
+                                sps=f"{sps:.2f}", nan=run.guard.skipped, refresh=False)
+            if is_main and (done % cfg.eval_every == 0 or done == cfg.steps):
+                n_eval = len(run.held_idx) if done == cfg.steps else min(cfg.eval_images, len(run.held_idx))
+                run.heldout_bpd = evaluate_bits_per_dim(run.model, run.dataset, run.held_idx[:n_eval],
+                                                        2 * cfg.batch_size, run.info.device)
+                log.write(done, heldout_bpd=run.heldout_bpd, heldout_images=n_eval)
+            if is_main and (done % cfg.sample_every == 0 or done == cfg.steps):
+                _write_samples(run.model, cfg, run.out, done)
+            bar.update(1)
+            if not go_on:
+                bar.close()
+                return True, final_step
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                _save(run, done)
+    bar.close()
+    return False, final_step
+
+
+def _start_run(cfg: GlowTrainConfig, info: DistInfo, resume: str | None, command: list[str] | None) -> _Run:
+    """Seed, load the data, build the model and optimiser, then restore the checkpoint or run actnorm's init."""
+    from disgu.data import load_dataset
+
+    device, out = info.device, Path(cfg.out)
+    torch.manual_seed(cfg.seed + info.rank)
+    np.random.seed(cfg.seed + info.rank)
+    command = command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    dataset = load_dataset(cfg.dataset, data_path=cfg.data_path, resolution=cfg.model.resolution)
+    ckpt_path = _resolve_resume(resume, out)
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
+    h, w, c = dataset.image_shape
+    if ckpt is not None:
+        cfg.model = GlowConfig.from_dict(ckpt["config"]["model"])
+    elif c != cfg.model.in_channels:
+        cfg.model = GlowConfig.from_dict({**cfg.model.to_dict(), "in_channels": c})
+    if (h, w, c) != (cfg.model.resolution, cfg.model.resolution, cfg.model.in_channels):
+        raise UserError(f"dataset {cfg.dataset!r} gives {h}x{w}x{c} images; the Glow expects "
+                        f"{cfg.model.resolution}x{cfg.model.resolution}x{cfg.model.in_channels}")
+    train_idx, held_idx = heldout_split(len(dataset), cfg.heldout_size)
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = Glow(cfg.model).to(device)
+    model.set_amp(torch.bfloat16 if cfg.amp else None)
+    optimizer = _make_optimizer(cfg, model)
+    stream = BatchStream(dataset, train_idx, cfg.batch_size, cfg.seed, info)
+    state = {"lr_scale": 1.0, "restores": 0}
+    start_step, saved = 0, {}
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        start_step, saved = ckpt["step"], ckpt["extra"]
+        state.update({k: saved[k] for k in state if k in saved})
+        if ckpt.get("rng") is not None and info.world_size == 1:
+            restore_rng_state(ckpt["rng"])
+    else:
+        init_idx = np.random.default_rng([cfg.seed, 10**6, info.rank]).choice(
+            train_idx, size=min(cfg.init_batch_size // info.world_size or 1, len(train_idx)), replace=False)
+        gen = _noise_generator(cfg.seed, _INIT_STEP, info.rank, device)
+        model.initialize(_dequantized(dataset.images(init_idx), cfg.model.n_bits, device, gen))
+
+    net = model
+    if info.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+
+    d_hash = data_hash(dataset) if info.is_main else None
+    if ckpt is not None and info.is_main and saved.get("data_hash") not in (None, d_hash):
+        warnings.warn(f"--resume: the data differ from those {ckpt_path} was trained on (data hash changed)")
+    extra = {"data_hash": d_hash, "commands": [*saved.get("commands", []), command],  # the first, then each resume
+             "git_revision": _git_revision(), "world_size": info.world_size}
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        from disgu.runinfo import write_run_info
+
+        write_run_info(out, cfg, cfg.seed, name="run_info.json" if ckpt is None else
+                       f"run_info-resume-{start_step:08d}.json")
+    return _Run(cfg=cfg, info=info, out=out, dataset=dataset, held_idx=held_idx, model=model, net=net,
+                optimizer=optimizer, stream=stream, start_step=start_step, state=state,
+                guard=NonFiniteGuard(saved.get("nan_skipped", 0), cfg.nan_restore_after), extra=extra,
+                heldout_bpd=saved.get("heldout_bits_per_dim"), resumed_from=ckpt_path)
+
+
+def _save(run: _Run, step: int) -> Path | None:
+    """Checkpoint the model, optimiser, RNG states and counters (main rank; never non-finite weights)."""
+    if not run.info.is_main:
+        return None
+    if not all(torch.isfinite(p).all() for p in run.model.parameters()):
+        warnings.warn(f"step {step}: weights are not finite; checkpoint not written")
+        return None
+    cfg = run.cfg
+    return save_training_checkpoint(
+        run.out, step, keep=cfg.keep_checkpoints, model=run.model.state_dict(),
+        config={"model": cfg.model.to_dict(), "train": {k: v for k, v in cfg.to_dict().items() if k != "model"}},
+        optimizer=run.optimizer.state_dict(), rng=capture_rng_state(),
+        extra={"nan_skipped": run.guard.skipped, **run.state, "heldout_bits_per_dim": run.heldout_bpd,
+               **run.extra},
+    )
+
+
+def _restore_last_good(run: _Run, log: TrainingLog, step: int, bar) -> None:
+    """After repeated non-finite steps: reload the newest checkpoint's weights and lower the lr."""
+    cfg, state = run.cfg, run.state
+    state["lr_scale"] *= cfg.lr_drop
+    state["restores"] += 1
+    path = latest_checkpoint(run.out)
+    msg = f"step {step}: {cfg.nan_restore_after} non-finite steps in a row; "
+    if path is not None:
+        ckpt = load_checkpoint(path, map_location=next(run.model.parameters()).device)
+        run.model.load_state_dict(ckpt["model"])
+        run.optimizer.load_state_dict(ckpt["optimizer"])
         msg += f"restored {path.name} and lowered the lr to {cfg.lr * state['lr_scale']:.3g}"
     else:
         msg += f"no checkpoint yet; lowered the lr to {cfg.lr * state['lr_scale']:.3g}"
     warnings.warn(msg)
-    if bar is not None:
+    if not bar.disable:
         bar.write("disgu: warning: " + msg)
     log.write(step, event="nan_restore", lr_scale=state["lr_scale"], checkpoint=str(path) if path else None)
 
