@@ -21,7 +21,7 @@ DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 of every method.")
 @click.option("--preset", type=click.Choice(["demo", "cpu", "paper", "tiny"]), default="cpu", show_default=True,
               help="The `disgu run` preset: Dis-GU's settings, the direction methods' and the VAEs' budget.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=click.Path(), required=True,
               help="Folder of the comparison: one run dir and log per method and seed, and the tables.")
 @click.option("--jobs", type=int, default=DEFAULT_JOBS, show_default=True,
               help="Runs at a time, each on one thread (default: 2, or 1 on a one-core machine).")
