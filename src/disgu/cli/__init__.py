@@ -41,6 +41,7 @@ def cli() -> None:
 
 def _register() -> None:
     from disgu.cli.baseline import baseline
+    from disgu.cli.compare import compare
     from disgu.cli.data import data
     from disgu.cli.encode import encode
     from disgu.cli.explore import explore
@@ -56,6 +57,7 @@ def _register() -> None:
     cli.add_command(traverse)
     cli.add_command(metrics)
     cli.add_command(baseline)
+    cli.add_command(compare)
     cli.add_command(report)
     cli.add_command(explore)
     cli.add_command(train_glow_command)

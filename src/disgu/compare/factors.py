@@ -1,0 +1,61 @@
+"""The per-factor view: for each method and factor, the normalised MI of the code dim that carries it best.
+
+MIG compresses a whole code x factor matrix into one number; this keeps one number per factor, so
+a reader sees which factors a method captures (colours are easy, shape and scale less so). The
+matrix is the one `disgu report` draws, computed the same way from each finished run's encoder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from disgu.compare.plan import RunSpec, is_finished
+
+
+def factor_view(specs: list[RunSpec]) -> dict:
+    """{'factors': names, 'rows': [{method, runs, best_nmi: {factor: mean over seeds}}], 'notes': [...]}."""
+    from disgu.report.compute import FactorInfo, factor_information
+    from disgu.report.sources import open_run
+
+    per_method: dict[str, list[np.ndarray]] = {}
+    names: list[str] | None = None
+    notes = []
+    for spec in specs:
+        if not is_finished(spec.run_dir):
+            continue
+        info = factor_information(open_run(spec.run_dir))
+        if not isinstance(info, FactorInfo):
+            notes.append(f"{spec.name}: {info}")
+            continue
+        names = names or info.factor_names
+        per_method.setdefault(spec.method, []).append(info.nmi.max(axis=0))
+    rows = [{"method": m, "runs": len(v), "best_nmi": dict(zip(names or [], np.mean(v, axis=0).tolist()))}
+            for m, v in per_method.items()]
+    return {"factors": names or [], "rows": rows, "notes": notes}
+
+
+def format_factors_markdown(view: dict) -> str:
+    factors = view["factors"]
+    lines = ["# Per-factor view", "",
+             "Normalised MI (MI over the factor's entropy) of the code dim that carries each factor best, "
+             "mean over seeds.", "",
+             "| method | runs | " + " | ".join(factors) + " |", "| --- | --- | " + " | ".join("---" for _ in factors) + " |"]
+    for r in view["rows"]:
+        lines.append(f"| {r['method']} | {r['runs']} | " + " | ".join(f"{r['best_nmi'][f]:.2f}" for f in factors) + " |")
+    lines += [""] + [f"- {n}" for n in view["notes"]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_factors(out: Path, view: dict) -> list[Path]:
+    """factors.md and factors.json in `out`."""
+    from disgu.atomic import atomic_path
+
+    written = []
+    for name, text in (("factors.md", format_factors_markdown(view)), ("factors.json", json.dumps(view, indent=2) + "\n")):
+        with atomic_path(out / name) as tmp:
+            Path(tmp).write_text(text)
+        written.append(out / name)
+    return written

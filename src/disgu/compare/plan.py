@@ -1,0 +1,145 @@
+"""What a comparison runs: one `disgu` command line per method and seed, and which of them are already done.
+
+Every run is a subprocess of the `disgu` CLI under the same interpreter, so a comparison is exactly
+what a user would get by typing the commands one by one, and each run dir resumes on its own.
+Every method is scored with the preset's metric sample sizes, so the rows differ by the method only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from disgu.errors import UserError
+
+METHODS = ("dis-gu", "beta-vae", "factor-vae", "gs", "cf", "ds", "ica", "ld", "untrained")
+NOT_AVAILABLE = ("dip-vae", "disco")
+VAE_METHODS = ("beta-vae", "factor-vae")
+DIRECTION_METHODS = ("gs", "cf", "ds", "ica", "ld")
+
+# The VAEs' training budget per preset: Dis-GU's training stages' wall time past the Glow, as the
+# presets are sized (`cpu` about 30 minutes; `demo` a few minutes). `paper` trains disentanglement_lib's
+# 300,000 steps, as the paper's baseline rows; `tiny` two steps, for tests.
+VAE_MINUTES = {"demo": 3.0, "cpu": 30.0}
+VAE_STEPS = {"tiny": 2, "paper": None}
+
+
+@dataclass
+class RunSpec:
+    """One method at one seed: the command that produces its run dir, and where its output goes."""
+
+    method: str
+    seed: int
+    run_dir: Path
+    log: Path
+    argv: list[str]
+    budget: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}/s{self.seed}"
+
+
+def parse_methods(text: str) -> list[str]:
+    """'all' or a comma-separated list, in the order given; unknown or unavailable names are a UserError."""
+    if text.strip().lower() == "all":
+        return list(METHODS)
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    if not names:
+        raise UserError(f"--methods {text!r}: name at least one method (available: all, {', '.join(METHODS)})")
+    for name in names:
+        if name in NOT_AVAILABLE:
+            raise UserError(f"--methods: {name} is not implemented in disgu yet; available: {', '.join(METHODS)}")
+        if name not in METHODS:
+            raise UserError(f"--methods: unknown method {name!r}; available: all, {', '.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
+def split_overrides(overrides: list[str], methods: list[str]) -> dict[str, list[str]]:
+    """`--set field=value` goes to Dis-GU's run; `--set METHOD:field=value` to that method's command."""
+    out: dict[str, list[str]] = {m: [] for m in methods}
+    for item in overrides:
+        head, sep, rest = item.partition(":")
+        if sep and "=" not in head:
+            if head not in out:
+                raise UserError(f"--set {item!r}: {head!r} is not one of the compared methods ({', '.join(methods)})")
+            out[head].append(rest)
+        elif "dis-gu" in out:
+            out["dis-gu"].append(item)
+        else:
+            raise UserError(f"--set {item!r}: a plain --set goes to dis-gu, which is not compared; "
+                            f"write METHOD:field=value")
+    return out
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run counts as done when its metrics.json holds a JSON object (written last, atomically)."""
+    try:
+        return isinstance(json.loads((run_dir / "metrics.json").read_text()), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def vae_budget(preset: str) -> tuple[list[str], str]:
+    """The VAEs' budget options and the words the table says about it."""
+    if preset in VAE_MINUTES:
+        minutes = VAE_MINUTES[preset]
+        return ["--minutes", f"{minutes:g}"], f"{minutes:g} min of training (Dis-GU's `{preset}` training time)"
+    steps = VAE_STEPS[preset]
+    if steps is None:
+        return [], "300,000 steps (disentanglement_lib's, as the paper's baseline rows)"
+    return ["--steps", str(steps)], f"{steps} steps (test preset)"
+
+
+def _eval_sets(preset: str) -> list[str]:
+    """`--set evaluation.*` giving a VAE or untrained run the preset's metric sample sizes (what Dis-GU uses)."""
+    from disgu.evaluation.config import EvalConfig
+    from disgu.pipeline.config import make_config
+
+    ours, default = make_config(preset).evaluation, EvalConfig()
+    out = []
+    for f in fields(EvalConfig):
+        value = getattr(ours, f.name)
+        if value != getattr(default, f.name):
+            out += ["--set", f"evaluation.{f.name}={value}"]
+    return out
+
+
+def plan_runs(dataset: str, methods: list[str], seeds: int, preset: str, out: Path,
+              overrides: dict[str, list[str]] | None = None, data_path: str | None = None) -> list[RunSpec]:
+    """Every (method, seed) of the comparison, method by method, each with its command line."""
+    from disgu.pipeline.config import make_config
+
+    overrides = overrides or {}
+    resolution = make_config(preset).resolution
+    common = ["--dataset", dataset, "--threads", "1"] + (["--data-path", data_path] if data_path else [])
+    specs = []
+    for method in methods:
+        sets = [a for o in overrides.get(method, []) for a in ("--set", o)]
+        for seed in range(seeds):
+            run_dir = out / method / f"s{seed}"
+            where = common + ["--seed", str(seed), "--out", str(run_dir)]
+            if method == "dis-gu":
+                args, budget = ["run", "--preset", preset, "--no-progress"], f"`{preset}` preset"
+            elif method in DIRECTION_METHODS:
+                args, budget = ["baseline", method, "--preset", preset, "--no-progress"], \
+                    f"`{preset}` preset's Glow, samples and encoder steps"
+            elif method in VAE_METHODS:
+                extra, budget = vae_budget(preset)
+                args = ["baseline", method, "--resolution", str(resolution)] + extra + _eval_sets(preset)
+            else:
+                args, budget = ["baseline", "untrained", "--resolution", str(resolution)] + _eval_sets(preset), \
+                    "no training"
+            argv = [sys.executable, "-m", "disgu.cli"] + args + where + sets
+            specs.append(RunSpec(method, seed, run_dir, out / method / f"s{seed}.log", argv, budget))
+    return specs
+
+
+def spec_summary(spec: RunSpec) -> dict:
+    """A run's plan as JSON (paths as strings), for the resolved compare config."""
+    d = asdict(spec)
+    d["run_dir"], d["log"] = str(spec.run_dir), str(spec.log)
+    d["argv"] = ["python"] + spec.argv[1:]
+    return d

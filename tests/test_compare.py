@@ -1,0 +1,123 @@
+"""`disgu compare`: real runs of the tiny preset, a failing method, a resumed rerun, and refused options."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from disgu.cli import cli
+from disgu.compare.plan import parse_methods, plan_runs, split_overrides
+from disgu.errors import UserError
+
+
+def _compare(out, *extra):
+    args = ["compare", "--dataset", "shapes3d", "--preset", "tiny", "--seeds", "2", "--jobs", "2", "--out", str(out)]
+    return CliRunner().invoke(cli, args + list(extra))
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """dis-gu and untrained over 2 seeds, plus cf given a setting it refuses, so that every cf run fails."""
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    result = _compare(out, "--methods", "dis-gu,untrained,cf", "--set", "cf:no_such_field=1")
+    return out, result
+
+
+def test_failing_method_does_not_stop_the_others(compared):
+    out, result = compared
+    assert result.exit_code == 1, result.output
+    assert "2 of 6 runs failed" in result.stderr
+    for seed in (0, 1):
+        assert f"cf/s{seed} (exit 2): see {out / 'cf' / f's{seed}.log'}" in result.stderr
+        assert "no_such_field" in (out / "cf" / f"s{seed}.log").read_text()
+        for method in ("dis-gu", "untrained"):
+            assert (out / method / f"s{seed}" / "metrics.json").is_file()
+            assert f"finished {method}/s{seed}" in result.output
+
+
+def test_tables_hold_mean_std_paper_row_and_best(compared):
+    out, _ = compared
+    table = json.loads((out / "table.json").read_text())
+    rows = {r["method"]: r for r in table["rows"]}
+    assert set(rows) == {"dis-gu", "untrained"}  # cf has no finished run
+    for method in rows:
+        ours = [json.loads((out / method / f"s{s}" / "metrics.json").read_text())["mig"] for s in (0, 1)]
+        assert rows[method]["num_runs"] == 2
+        assert rows[method]["MIG"]["mean"] == pytest.approx(sum(ours) / 2)
+        assert rows[method]["MIG"]["std"] == pytest.approx(abs(ours[0] - ours[1]) / 2 ** 0.5)
+    assert rows["dis-gu"]["paper"] == {"MIG": 0.45, "DCI": 0.58, "FactorVAE": 0.92, "beta-VAE": 0.98}
+    assert rows["untrained"]["paper"] is None
+    assert rows["dis-gu"]["training_seconds"] > 0 and rows["untrained"]["training_seconds"] == 0
+    best_dci = max(rows, key=lambda m: rows[m]["DCI"]["mean"])
+    assert rows[best_dci]["DCI"]["best"] and not rows[({"dis-gu", "untrained"} - {best_dci}).pop()]["DCI"]["best"]
+
+    md = (out / "table.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith(f"| {best_dci} |"))
+    dci = rows[best_dci]["DCI"]
+    assert f"**{dci['mean']:.2f} +- {dci['std']:.2f}**" in line
+    assert "0.45 / 0.58 / 0.92 / 0.98" in md and "Training budget per method" in md
+
+    with open(out / "table.csv") as fh:
+        csv_rows = {r["method"]: r for r in csv.DictReader(fh)}
+    assert float(csv_rows["dis-gu"]["paper MIG"]) == 0.45 and csv_rows["untrained"]["budget"] == "no training"
+
+    factors = json.loads((out / "factors.json").read_text())
+    assert "shape" in factors["factors"]
+    disgu_row = next(r for r in factors["rows"] if r["method"] == "dis-gu")
+    assert disgu_row["runs"] == 2 and all(0 <= v <= 1 for v in disgu_row["best_nmi"].values())
+    assert (out / "factors.md").is_file()
+    config = json.loads((out / "compare.json").read_text())
+    assert config["methods"] == ["dis-gu", "untrained", "cf"] and (out / "run_info.json").is_file()
+
+
+def test_rerun_skips_finished_runs(compared):
+    out, _ = compared
+    metrics = [out / m / f"s{s}" / "metrics.json" for m in ("dis-gu", "untrained") for s in (0, 1)]
+    before = [p.stat().st_mtime_ns for p in metrics]
+    result = _compare(out, "--methods", "dis-gu,untrained")
+    assert result.exit_code == 0, result.output
+    assert [p.stat().st_mtime_ns for p in metrics] == before
+    for m in ("dis-gu", "untrained"):
+        assert f"skipped {m}/s0" in result.output and f"skipped {m}/s1" in result.output
+    assert "running" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "dis-gu,dip-vae"], "dip-vae is not implemented"),
+    (["--methods", "disco"], "available: dis-gu"),
+    (["--methods", "nope"], "unknown method 'nope'"),
+    (["--seeds", "0"], "--seeds 0"),
+    (["--jobs", "0"], "--jobs 0"),
+])
+def test_bad_options_give_one_line_and_exit_2(tmp_path, args, message):
+    result = CliRunner().invoke(cli, ["compare", "--dataset", "shapes3d", "--preset", "tiny",
+                                      "--out", str(tmp_path / "c")] + args)
+    assert result.exit_code == 2, result.output
+    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_unwritable_out_is_refused(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(cli, ["compare", "--dataset", "shapes3d", "--preset", "tiny", "--out", str(blocker)])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "not a folder" in result.stderr
+
+
+def test_plan_gives_every_method_the_preset_and_the_vaes_a_budget(tmp_path):
+    specs = plan_runs("shapes3d", parse_methods("all"), 1, "cpu", tmp_path)
+    by = {s.method: s.argv for s in specs}
+    assert by["dis-gu"][3:5] == ["run", "--preset"] and "cpu" in by["dis-gu"]
+    assert by["beta-vae"][by["beta-vae"].index("--minutes") + 1] == "30"
+    assert "evaluation.mig_train=10000" not in by["beta-vae"]  # cpu's MIG size is the default
+    assert "evaluation.factor_vae_train=1000" in by["factor-vae"]  # the preset's reduced FactorVAE size
+    assert by["gs"][3:7] == ["baseline", "gs", "--preset", "cpu"]
+    assert split_overrides(["contrastive.tau=0.2", "cf:seed=1"], ["dis-gu", "cf"]) == {
+        "dis-gu": ["contrastive.tau=0.2"], "cf": ["seed=1"]}
+    with pytest.raises(UserError, match="not one of the compared"):
+        split_overrides(["gs:x=1"], ["dis-gu"])
