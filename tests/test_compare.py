@@ -121,3 +121,28 @@ def test_plan_gives_every_method_the_preset_and_the_vaes_a_budget(tmp_path):
         "dis-gu": ["contrastive.tau=0.2"], "cf": ["seed=1"]}
     with pytest.raises(UserError, match="not one of the compared"):
         split_overrides(["gs:x=1"], ["dis-gu"])
+
+
+def test_comparison_page_shows_the_table_charts_and_links_to_each_run(compared):
+    from browser import NO_CHROMIUM, Browser, find_chromium
+
+    out, _ = compared
+    html = (out / "report.html").read_text()
+    assert "Table 1 layout" in html and html.count("data:image/svg+xml;base64,") == 4  # one chart per metric
+    table = json.loads((out / "table.json").read_text())
+    for row in table["rows"]:
+        assert f"{row['MIG']['mean']:.3f}" in html
+    for seed in (0, 1):
+        assert f"href='dis-gu/s{seed}/report.html'" in html and (out / "dis-gu" / f"s{seed}" / "report.html").is_file()
+    assert "href='cf/" not in html  # every cf run failed: nothing to link
+    assert "http://" not in html and "https://" not in html
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip(NO_CHROMIUM)
+    browser = Browser(binary)
+    try:
+        browser.open((out / "report.html").resolve().as_uri())
+        broken = browser.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+        assert broken == 0 and browser.console_errors() == []
+    finally:
+        browser.close()

@@ -112,5 +112,7 @@ def _write_tables(root: Path, dataset: str, specs: list) -> None:
         return
     for w in table["warnings"]:
         click.echo(f"warning: {w}", err=True)
-    paths = write_tables(root, table) + write_factors(root, factor_view(specs))
+    from disgu.report import write_report
+
+    paths = write_tables(root, table) + write_factors(root, factor_view(specs)) + [write_report(root)]
     click.echo("wrote " + ", ".join(str(p) for p in paths))

@@ -6,6 +6,7 @@
     plots.py     matplotlib figures as inline SVG
     paper.py     the published rows a run is read against
     page.py      the HTML
+    comparison.py   the page of a `disgu compare` dir (Table 1 layout, a bar chart per metric, run links)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from disgu.atomic import atomic_path
+from disgu.errors import UserError
 
 REPORT_NAME = "report.html"
 
@@ -28,6 +30,16 @@ def write_report(run_dir: str | Path, baseline_dir: str | Path | None = None) ->
     from disgu.report.page import render_page
     from disgu.report.sources import open_run
 
+    from disgu.report.comparison import is_comparison, render_comparison
+
+    if is_comparison(run_dir):
+        if baseline_dir is not None:
+            raise UserError(f"--baseline: a comparison dir ({run_dir}) holds its baselines already")
+        out = Path(run_dir) / REPORT_NAME
+        html = render_comparison(Path(run_dir))
+        with atomic_path(out) as tmp:
+            tmp.write_text(html, encoding="utf-8")
+        return out
     run = open_run(run_dir)
     baseline = open_run(baseline_dir, "--baseline") if baseline_dir is not None else None
     samples = glow_samples(run) if run.kind == "run" or (run.root / "glow" / "glow.safetensors").is_file() else None
