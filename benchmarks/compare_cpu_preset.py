@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from disgu.atomic import atomic_path, write_json
-from disgu.evaluation import representation_function
 from disgu.baselines.trainer import load_model_from_run
 from disgu.contrastive.encoder import ContrastiveEncoder
 from disgu.data import load_dataset
+from disgu.evaluation import representation_function
 from disgu.metrics import aggregate, evaluate_representation, format_markdown
 from disgu.pipeline.config import make_config
 

@@ -38,8 +38,15 @@ def load_oracle():
     _accept_blacklist(gin)
     try:
         from disentanglement_lib.data.ground_truth.ground_truth_data import GroundTruthData
-        from disentanglement_lib.evaluation.metrics import beta_vae, dci, factor_vae, mig, modularity_explicitness
-        from disentanglement_lib.evaluation.metrics import sap_score, utils
+        from disentanglement_lib.evaluation.metrics import (
+            beta_vae,
+            dci,
+            factor_vae,
+            mig,
+            modularity_explicitness,
+            sap_score,
+            utils,
+        )
     except ImportError:
         return None
     gin.clear_config()

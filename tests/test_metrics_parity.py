@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 import pytest
+from metrics_oracle import load_oracle
 
 import disgu.metrics as M
-from metrics_oracle import load_oracle
 
 Oracle = load_oracle()
 pytestmark = pytest.mark.skipif(Oracle is None, reason="disentanglement_lib (parity extra) not installed")
@@ -42,7 +42,7 @@ def mixed_codes(factors: np.ndarray, dims: int, seed: int) -> np.ndarray:
 def compare(codes, factors, sizes, seed, n) -> dict:
     """Our scores and the oracle's, for sample sizes scaled by n (1.0 = disentanglement_lib's defaults)."""
     o = Oracle(codes, sizes)
-    k = lambda v: max(1, int(v * n))  # noqa: E731
+    k = lambda v: max(1, int(v * n))
     ours = {
         "mig": M.mig(codes, factors, random_state=seed, num_train=k(10_000))["mig"],
         "factor_vae": M.factor_vae(codes, factors, random_state=seed, num_train=k(10_000), num_eval=k(5_000),

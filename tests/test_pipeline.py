@@ -14,8 +14,8 @@ from disgu.cli import cli
 from disgu.data import load_dataset
 from disgu.data.base import GroundTruthDataset
 from disgu.errors import UserError
-from disgu.pipeline.config import RunConfig, apply_overrides, make_config
 from disgu.evaluation.directions import label_directions
+from disgu.pipeline.config import RunConfig, apply_overrides, make_config
 from disgu.pipeline.stages import done_marker, planned_stages
 
 HEADLINE = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "factor_vae", "beta_vae")

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import NO_CHROMIUM, Browser, find_chromium
 from click.testing import CliRunner
 
-from browser import NO_CHROMIUM, Browser, find_chromium
 from disgu.cli import cli
 from disgu.report import write_report
 from disgu.report.curves import draw_curves

@@ -41,7 +41,7 @@ def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> Non
 
 
 def test_discovery_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_glow, tmp_path, monkeypatch):
-    import disgu.discovery.trainer as trainer
+    from disgu.discovery import trainer
 
     handler = signal.getsignal(signal.SIGTERM)
     cfg = trainer.DiscoveryConfig(n_directions=4, batch_size=4, steps=5, eval_every=100, eval_batches=1,
@@ -61,7 +61,7 @@ def test_discovery_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_g
 
 
 def test_contrastive_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_glow, tmp_path, monkeypatch):
-    import disgu.contrastive.trainer as trainer
+    from disgu.contrastive import trainer
     from disgu.discovery import FrozenGlow, Navigator
 
     frozen = FrozenGlow(tiny_glow, (1,))
@@ -83,7 +83,7 @@ def test_contrastive_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny
 
 
 def test_distil_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch):
-    import disgu.glow_ica.distil as distil
+    from disgu.glow_ica import distil
 
     rng = np.random.default_rng(0)
     images = (rng.random((40, 16, 16, 3)) * 255).astype(np.uint8)

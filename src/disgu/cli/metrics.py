@@ -101,9 +101,7 @@ def aggregate(files, outs, dataset, method, digits) -> None:
     """Mean +- std over runs (seeds) of metrics JSON FILES, in the paper's Table 1 layout."""
     from disgu.atomic import atomic_path
     from disgu.metrics.aggregate import aggregate as build_rows
-    from disgu.metrics.aggregate import format_csv, format_json, format_markdown, load_results
-
-    from disgu.metrics.aggregate import repeated_seeds
+    from disgu.metrics.aggregate import format_csv, format_json, format_markdown, load_results, repeated_seeds
 
     results = load_results(files, dataset=dataset, method=method)
     for warning in repeated_seeds(results):

@@ -170,7 +170,7 @@ def _tracer(c: Car):
     lo = np.array([-c.length / 2, 0.0, -c.width / 2]) - 0.01
     hi = np.array([c.length / 2, c.height, c.width / 2]) + 0.01
     wheel_bound = np.hypot(c.wheel_radius, 0.13)
-    x, w, y1 = c.length / 2, c.width / 2, c.clearance + c.body_height
+    w, y1 = c.width / 2, c.clearance + c.body_height
 
     def trace(o, d, view):
         rgb = np.broadcast_to(BACKGROUND, d.shape).copy()

@@ -9,13 +9,24 @@ from disgu.metrics.aggregate import aggregate, format_csv, format_markdown, load
 from disgu.metrics.beta_vae import beta_vae
 from disgu.metrics.dci import dci
 from disgu.metrics.evaluate import (
-    ALL_METRICS, HEADLINE_KEYS, HEADLINE_METRICS, evaluate, evaluate_representation, evaluate_source,
+    ALL_METRICS,
+    HEADLINE_KEYS,
+    HEADLINE_METRICS,
+    evaluate,
+    evaluate_representation,
+    evaluate_source,
 )
 from disgu.metrics.factor_vae import factor_vae
 from disgu.metrics.mig import mig
 from disgu.metrics.modularity import modularity
 from disgu.metrics.sampling import (
-    CodeSource, DatasetCodes, GridCodes, LabelledCodes, MetricInputError, as_source, from_dataset,
+    CodeSource,
+    DatasetCodes,
+    GridCodes,
+    LabelledCodes,
+    MetricInputError,
+    as_source,
+    from_dataset,
 )
 from disgu.metrics.sap import sap
 

@@ -10,7 +10,7 @@ metric's score does not depend on which other metrics ran. The headline keys are
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 

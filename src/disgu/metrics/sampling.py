@@ -15,7 +15,7 @@ A `CodeSource` hides where codes come from:
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -86,8 +86,7 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     `dataset`: an already opened dataset object to use instead of opening cfg.dataset (the Glow
     trainer still opens cfg.dataset by name when a Glow has to be trained).
     """
-    from disgu.distributed import is_main
-    from disgu.distributed import barrier, setup_distributed
+    from disgu.distributed import barrier, is_main, setup_distributed
     from disgu.runinfo import write_run_info
 
     torch.set_flush_denormal(True)

@@ -25,12 +25,11 @@ def write_report(run_dir: str | Path, baseline_dir: str | Path | None = None) ->
     `baseline_dir`: a `disgu baseline` output dir whose scores join the headline table as the
     same-budget baseline. A dir that is not a run or baseline dir is a UserError.
     """
+    from disgu.report.comparison import is_comparison, render_comparison
     from disgu.report.compute import factor_information, glow_samples
     from disgu.report.curves import draw_curves
     from disgu.report.page import render_page
     from disgu.report.sources import open_run
-
-    from disgu.report.comparison import is_comparison, render_comparison
 
     if is_comparison(run_dir):
         if baseline_dir is not None:

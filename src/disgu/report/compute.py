@@ -39,8 +39,8 @@ def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
         dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
         encoder = load_trained(run.root)[3]
         return encoder.encode_images, dataset
-    from disgu.evaluation import representation_function
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset
+    from disgu.evaluation import representation_function
 
     if (run.root / "encoder" / "encoder.pt").is_file():  # a direction baseline: its regression encoder
         from disgu.contrastive.encoder import load_encoder
