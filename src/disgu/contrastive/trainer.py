@@ -219,12 +219,7 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
                 bar.set_postfix(loss=f"{stats['loss']:.3f}", gap=f"{stats['gap']:.3f}",
                                 broken=counters["broken_pairs"])
             bar.update(1)
-            stopping = stop.agreed(device) and done < cfg.steps
-            if stopping or done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                save(done)
-            if stopping:
-                bar.close()
-                raise KeyboardInterrupt(f"contrastive stopped at step {done}; checkpoint saved in {out_dir}")
+            stop.checkpoint_or_stop(done, cfg.steps, cfg.checkpoint_every, save, bar, "contrastive", out_dir, device)
     bar.close()
     loop_seconds = time.perf_counter() - t0
     summary = _summary(cfg, counters, guard, recent, navigator, pruned, loop_seconds)

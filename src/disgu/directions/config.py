@@ -14,6 +14,7 @@ from typing import Any
 from disgu.discovery.trainer import DiscoveryConfig
 from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
+from disgu.pipeline.config import GlowStageConfig
 
 METHODS = ("gs", "cf", "ds", "ica", "ld")
 
@@ -49,22 +50,6 @@ class RegressionConfig:
 
 
 @dataclass
-class GlowSource:
-    """Where the frozen Glow comes from: the same fields as `disgu run`'s `glow` section."""
-
-    source: str = "auto"
-    train_preset: str = "cpu"
-    steps: int | None = None
-    n_levels: int | None = None
-    n_steps: int | None = None
-    hidden: int | None = None
-    batch_size: int | None = None
-    eval_every: int | None = None
-    checkpoint_every: int | None = None
-    heldout_size: int | None = None
-
-
-@dataclass
 class DirectionBaselineConfig:
     """Everything that defines a direction baseline run; saved in run_info.json."""
 
@@ -76,7 +61,7 @@ class DirectionBaselineConfig:
     resolution: int = 32
     device: str = "auto"
     threads: int = 1
-    glow: GlowSource = field(default_factory=GlowSource)
+    glow: GlowStageConfig = field(default_factory=GlowStageConfig)  # as `disgu run`'s glow section
     directions: DirectionsConfig = field(default_factory=DirectionsConfig)
     encoder: RegressionConfig = field(default_factory=RegressionConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)  # LD only
@@ -87,11 +72,11 @@ class DirectionBaselineConfig:
 
     def run_config(self):
         """The `disgu run` config whose glow and discovery stages this run shares."""
-        from disgu.pipeline.config import GlowStageConfig, RunConfig
+        from disgu.pipeline.config import RunConfig
 
         return RunConfig(dataset=self.dataset, data_path=self.data_path, preset=self.preset, seed=self.seed,
                          resolution=self.resolution, device=self.device, representation="contrastive",
-                         glow=GlowStageConfig(**asdict(self.glow)),
+                         glow=copy.deepcopy(self.glow),
                          discovery=replace(self.discovery, levels=self.directions.levels),
                          evaluation=copy.deepcopy(self.evaluation))
 
@@ -111,7 +96,7 @@ def make_direction_config(model: str, preset: str, **top: Any) -> DirectionBasel
     samples, batch, iterations = _JACOBIAN[preset]
     cfg = DirectionBaselineConfig(
         model=model, preset=preset, resolution=run.resolution,
-        glow=GlowSource(**asdict(run.glow)),
+        glow=copy.deepcopy(run.glow),
         directions=DirectionsConfig(n_directions=ica.n_components, data_images=ica.fit_images,
                                     jacobian_samples=samples, jacobian_batch=batch, jacobian_iterations=iterations),
         encoder=RegressionConfig(images=ica.images, temperature=ica.temperature, chunk=ica.encode_chunk,

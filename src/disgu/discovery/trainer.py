@@ -194,12 +194,7 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
                 log.write(done, heldout=ev)
                 bar.set_postfix(rca=f"{ev['accuracy']:.3f}", broken=counters["broken_pairs"])
             bar.update(1)
-            stopping = stop.agreed(device) and done < cfg.steps
-            if stopping or done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                save(done)
-            if stopping:
-                bar.close()
-                raise KeyboardInterrupt(f"discovery stopped at step {done}; checkpoint saved in {out_dir}")
+            stop.checkpoint_or_stop(done, cfg.steps, cfg.checkpoint_every, save, bar, "discovery", out_dir, device)
     bar.close()
     summary = {
         "steps": cfg.steps,

@@ -118,12 +118,7 @@ def train_distilled_encoder(images: np.ndarray, targets: np.ndarray, layout: lis
                 log.write(done, mse=recent[-1])
                 bar.set_postfix(mse=f"{np.mean(recent):.4f}")
             bar.update(1)
-            stopping = stop.agreed(device) and done < cfg.steps
-            if stopping or done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                save(done)
-            if stopping:
-                bar.close()
-                raise KeyboardInterrupt(f"distil stopped at step {done}; checkpoint saved in {out_dir}")
+            stop.checkpoint_or_stop(done, cfg.steps, cfg.checkpoint_every, save, bar, "distil", out_dir, device)
     bar.close()
     heldout = None
     if cfg.heldout:

@@ -261,22 +261,13 @@ class DatasetCodes(CodeSource):
         return self._codes[idx]
 
 
-class RowSubset(CodeSource):
+class RowSubset(LabelledCodes):
     """Some rows of an array source, drawn uniformly with replacement: one side of a disjoint train/test split."""
 
     def __init__(self, source: CodeSource, rows: np.ndarray):
         self.codes, self.factors = source.codes[rows], source.factors[rows]
         self.factor_sizes = source.factor_sizes
-
-    @property
-    def num_dims(self) -> int:
-        return self.codes.shape[1]
-
-    def sample_keys(self, num, random_state):
-        return random_state.randint(self.codes.shape[0], size=num)
-
-    def lookup(self, keys):
-        return self.codes[keys], self.factors[keys]
+        self._reason = "a disjoint train/test split is no full factorial grid"
 
 
 def disjoint_split(source: CodeSource, test_fraction: float, seed: int) -> tuple[RowSubset, RowSubset]:

@@ -45,3 +45,17 @@ class StopRequest:
             return self.requested
         go_on = torch.tensor([0.0 if self.requested else 1.0], device=device)
         return not bool(all_reduce_min(go_on).item())
+
+    def checkpoint_or_stop(self, done: int, total: int, every: int, save, bar, what: str, out_dir,
+                           device: torch.device | str = "cpu") -> None:
+        """After step `done`: checkpoint every `every` steps, at the end, and when asked to stop; then stop.
+
+        Stopping raises KeyboardInterrupt (the checkpoint is written first), which `disgu run` reports
+        as "rerun to resume".
+        """
+        stopping = self.agreed(device) and done < total
+        if stopping or done % every == 0 or done == total:
+            save(done)
+        if stopping:
+            bar.close()
+            raise KeyboardInterrupt(f"{what} stopped at step {done}; checkpoint saved in {out_dir}")
