@@ -333,3 +333,13 @@ def test_a_run_dir_written_before_a_config_field_existed_still_resumes(tiny_run,
     (copy / "config.json").write_text(json.dumps(saved))
     result = CliRunner().invoke(cli, [*args[:-4], str(copy), "--no-progress", "--device", "cpu"])
     assert result.exit_code == 2 and "discovery.no_such_field" in result.output
+
+
+def test_contrastive_navigator_records_the_discovery_settings_it_came_from(tiny_run):
+    from disgu.checkpoint import load_checkpoint
+
+    out, _ = tiny_run
+    run = json.loads((out / "config.json").read_text())["discovery"]
+    for stage in ("discovery", "contrastive"):
+        saved = load_checkpoint(out / stage / "navigator.pt")["config"]["discovery"]
+        assert saved == run, stage

@@ -143,7 +143,7 @@ def apply_update(loss: torch.Tensor | None, opt: torch.optim.Optimizer, params: 
 
 
 def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: ContrastiveConfig, out_dir: str | Path,
-                      seed: int, dataset=None, progress: bool = True) -> dict[str, Any]:
+                      seed: int, dataset=None, progress: bool = True, discovery_config=None) -> dict[str, Any]:
     """Train E (and fine-tune the navigator, or train from a pair bank); resumable.
 
     Writes encoder.pt, navigator.pt, summary.json, log.jsonl (and bank/ with cfg.bank).
@@ -226,10 +226,14 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     if bank is not None:
         summary["bank"] = _bank_summary(bank_fill, seen, counters, cfg.steps - start, loop_seconds)
     if is_main():
+        from dataclasses import replace
+
         from disgu.discovery.trainer import DiscoveryConfig, save_navigator
 
         save_encoder(out_dir / "encoder.pt", encoder)
-        nav_cfg = DiscoveryConfig(n_directions=navigator.n_total, navigator=navigator.kind)
+        # the discovery settings the navigator came from (defaults only when the caller has none)
+        nav_cfg = replace(discovery_config or DiscoveryConfig(), n_directions=navigator.n_total,
+                          navigator=navigator.kind)
         save_navigator(out_dir / "navigator.pt", navigator, nav_cfg, frozen.levels)
         write_json(out_dir / "summary.json", summary)
     return summary

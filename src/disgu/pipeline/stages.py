@@ -198,7 +198,7 @@ def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
     navigator, levels = load_navigator(ctx.run_dir / "discovery" / "navigator.pt", ctx.device)
     dataset = ctx.dataset if cfg.latents == "data" else None
     summary = train_contrastive(ctx.glow(), navigator, levels, cfg, ctx.run_dir / "contrastive", ctx.cfg.seed,
-                                dataset, ctx.progress)
+                                dataset, ctx.progress, discovery_config=ctx.cfg.discovery)
     return {"mean_of_last_100_steps": summary["mean_of_last_100_steps"],
             "broken_fraction": summary["broken_fraction"]}
 
