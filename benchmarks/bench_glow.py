@@ -221,7 +221,7 @@ def _train_step(model, opt, x, n_dims):
 def bench_preset(name: str, batch: int | None, steps: int) -> dict:
     """Steps/s and peak RSS of one preset's training step (run in a fresh process)."""
     from disgu.models import Glow, GlowConfig
-    from disgu.training.glow_presets import preset
+    from disgu.presets import glow_preset as preset
 
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
@@ -255,7 +255,7 @@ def bench_preset(name: str, batch: int | None, steps: int) -> dict:
 def bench_vs_reference(rounds: int, steps_per_round: int, batch: int) -> dict:
     """disgu Glow vs RosinalityGlow, cpu-preset architecture, alternating timed rounds in one process."""
     from disgu.models import Glow, GlowConfig
-    from disgu.training.glow_presets import preset
+    from disgu.presets import glow_preset as preset
 
     torch.set_flush_denormal(True)
     torch.manual_seed(0)

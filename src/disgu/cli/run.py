@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from disgu.cli.options import output_callback, seed_option, set_option, threads_option
-
-PRESET_NAMES = ("demo", "cpu", "paper", "tiny")  # = disgu.pipeline.config.PRESET_NAMES; torch is imported lazily
+from disgu.presets import PRESET_NAMES  # plain data, no torch: --help stays fast
 
 
 @click.command(name="run")

@@ -29,8 +29,8 @@ _OVERRIDES = {
 def build_train_config(options: dict[str, Any], resume_path: Path | None):
     """Preset (or the resumed checkpoint's config), then every option given on the command line."""
     from disgu.models import GlowConfig
+    from disgu.presets import glow_preset as preset
     from disgu.training import GlowTrainConfig, config_from_checkpoint
-    from disgu.training.glow_presets import preset
 
     if resume_path is not None:
         cfg = config_from_checkpoint(resume_path)

@@ -32,6 +32,7 @@ from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
 from disgu.glow_ica.distil import ICAConfig
 from disgu.overrides import apply_overrides  # noqa: F401  (re-exported: `--set` of `disgu run`)
+from disgu.presets import GLOW_PRESETS, PRESET_NAMES, RUN_PRESETS
 
 
 @dataclass
@@ -88,64 +89,6 @@ class RunConfig:
         return cls(**kw)
 
 
-_PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {
-        "resolution": 64,
-        "glow": {"train_preset": "paper"},
-        "discovery": {"n_directions": 64, "reconstructor": "resnet18", "steps": 70_000, "eval_every": 1000,
-                      "checkpoint_every": 10_000},
-        "contrastive": {"steps": 70_000, "checkpoint_every": 10_000},
-    },
-    "cpu": {
-        "resolution": 32,
-        "representation": "glow-ica",
-        "glow": {"train_preset": "cpu"},
-        "ica": {"n_components": 10, "images": 20_000, "fit_images": 4000, "circle_cv": 0.3, "steps": 3000},  # = defaults
-        "discovery": {"n_directions": 32, "nav_lr": 1e-3, "shift_range": 3.0, "steps": 2000, "eval_every": 250,
-                      "checkpoint_every": 250},
-        "contrastive": {"shift_range": 3.0, "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 1.0,
-                        "lr": 3e-4, "steps": 500, "checkpoint_every": 100, "log_every": 25},
-        "evaluation": {"mig_train": 10_000, "dci_train": 10_000, "dci_test": 5000, "factor_vae_variance": 5000,
-                       "factor_vae_train": 1000, "factor_vae_eval": 500, "beta_vae_train": 1000,
-                       "beta_vae_eval": 500},
-    },
-    "demo": {
-        "resolution": 32,
-        "representation": "glow-ica",
-        "ica": {"n_components": 10, "images": 6000, "fit_images": 4000, "circle_cv": 0.3, "heldout": 500, "steps": 600,
-                "checkpoint_every": 200},
-        "glow": {"train_preset": "demo", "steps": 300, "n_steps": 4, "hidden": 48, "eval_every": 100,
-                 "checkpoint_every": 100, "heldout_size": 256},
-        "discovery": {"n_directions": 16, "nav_lr": 1e-3, "shift_range": 3.0, "batch_size": 16, "steps": 150,
-                      "eval_every": 50, "eval_batches": 2, "checkpoint_every": 50, "log_every": 10},
-        "contrastive": {"out_dim": 16, "batch_size": 8, "n_positives": 8, "n_negatives": 16, "shift_range": 3.0,
-                        "tau": 0.1, "entropy_temperature": 0.1, "entropy_weight": 1.0, "steps": 120,
-                        "checkpoint_every": 40, "log_every": 10},
-        "evaluation": {"mig_train": 2000, "dci_train": 1000, "dci_test": 500, "factor_vae_variance": 1000,
-                       "factor_vae_train": 200, "factor_vae_eval": 100, "beta_vae_train": 200, "beta_vae_eval": 100,
-                       "metric_batch": 32, "direction_samples": 16},
-        "traversal": {"n_latents": 4, "n_shifts": 7},
-    },
-    "tiny": {
-        "resolution": 16,
-        "glow": {"source": "train", "train_preset": "demo", "steps": 4, "n_levels": 2, "n_steps": 1, "hidden": 8,
-                 "batch_size": 8, "eval_every": 4, "checkpoint_every": 2, "heldout_size": 16},
-        "ica": {"n_components": 4, "images": 64, "fit_images": 48, "group_threshold": 100.0, "encode_chunk": 16,
-                "steps": 3, "batch_size": 8,
-                "heldout": 8, "checkpoint_every": 2, "log_every": 1},
-        "discovery": {"n_directions": 4, "batch_size": 4, "steps": 3, "eval_every": 3, "eval_batches": 1,
-                      "checkpoint_every": 2, "log_every": 1, "shift_range": 3.0},
-        "contrastive": {"out_dim": 4, "batch_size": 2, "n_positives": 2, "n_negatives": 4, "steps": 3,
-                        "checkpoint_every": 2, "log_every": 1, "shift_range": 3.0},
-        "evaluation": {"metrics": "mig,dci,factor_vae,beta_vae", "mig_train": 200, "dci_train": 100, "dci_test": 50,
-                       "dci_estimator": "exact", "factor_vae_variance": 100, "factor_vae_train": 10,
-                       "factor_vae_eval": 5, "beta_vae_train": 10, "beta_vae_eval": 5, "metric_batch": 4,
-                       "direction_samples": 2},
-        "traversal": {"n_latents": 2, "n_shifts": 3, "scale": 1},
-    },
-}
-
-PRESET_NAMES = ("demo", "cpu", "paper", "tiny")
 
 
 def _merge(obj, values: dict[str, Any]):
@@ -159,10 +102,10 @@ def _merge(obj, values: dict[str, Any]):
 
 def make_config(preset: str, **top: Any) -> RunConfig:
     """The preset's RunConfig with top-level fields (dataset, data_path, seed, device, resolution) set."""
-    if preset not in _PRESETS:
+    if preset not in RUN_PRESETS:
         raise UserError(f"--preset: expected one of {', '.join(PRESET_NAMES)}, got {preset!r}")
     cfg = RunConfig(preset=preset)
-    _merge(cfg, copy.deepcopy(_PRESETS[preset]))
+    _merge(cfg, copy.deepcopy(RUN_PRESETS[preset]))
     for k, v in top.items():
         if v is not None:
             if not hasattr(cfg, k):
@@ -240,7 +183,6 @@ def validate_config(cfg: RunConfig, stages: typing.Sequence[str] | None = None) 
     from disgu.glow_ica.distil import check_ica_config
     from disgu.metrics.evaluate import resolve_metrics
     from disgu.pipeline.stages import REPRESENTATIONS
-    from disgu.training.glow_presets import PRESETS as GLOW_PRESETS
 
     def fields(section: str) -> tuple[Any, str]:
         return (getattr(cfg, section), f"{section}.") if section else (cfg, "")

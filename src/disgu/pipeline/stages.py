@@ -110,8 +110,8 @@ def _save_glow_safetensors(model, path: Path) -> None:
 
 def _train_glow(ctx: RunContext) -> dict[str, Any]:
     from disgu.models.glow import GlowConfig
+    from disgu.presets import glow_preset
     from disgu.training import GlowTrainConfig, train_glow
-    from disgu.training.glow_presets import preset as glow_preset
 
     g = ctx.cfg.glow
     p = glow_preset(g.train_preset)
