@@ -87,7 +87,7 @@ _JACOBIAN = {"tiny": (4, 4, 3), "demo": (16, 8, 6), "cpu": (32, 16, 10), "paper"
 
 def make_direction_config(model: str, preset: str, **top: Any) -> DirectionBaselineConfig:
     """The preset's settings for `model` with top-level fields (dataset, seed, resolution, ...) set when not None."""
-    from disgu.pipeline.config import make_config
+    from disgu.pipeline.config import make_config, set_top_fields
 
     if model not in METHODS:
         raise UserError(f"direction baseline: expected one of {', '.join(METHODS)}, got {model!r}")
@@ -103,12 +103,7 @@ def make_direction_config(model: str, preset: str, **top: Any) -> DirectionBasel
                                  steps=ica.steps, batch_size=ica.batch_size, lr=ica.lr, heldout=ica.heldout,
                                  checkpoint_every=ica.checkpoint_every, log_every=ica.log_every),
         discovery=run.discovery, evaluation=run.evaluation)
-    for k, v in top.items():
-        if v is not None:
-            if not hasattr(cfg, k):
-                raise UserError(f"unknown baseline option {k!r}")
-            setattr(cfg, k, v)
-    return cfg
+    return set_top_fields(cfg, top, "baseline")
 
 
 def check_direction_config(cfg: DirectionBaselineConfig) -> None:

@@ -272,10 +272,10 @@ class RowSubset(LabelledCodes):
 
 def disjoint_split(source: CodeSource, test_fraction: float, seed: int) -> tuple[RowSubset, RowSubset]:
     """(train, test) sources over disjoint rows of an array source, so no test point repeats a training row."""
-    if not hasattr(source, "codes") or isinstance(source, DatasetCodes):
+    if not isinstance(source, (GridCodes, LabelledCodes)):
         raise MetricInputError("a disjoint train/test split needs codes and factors given as arrays")
     n = source.codes.shape[0]
-    n_test = int(round(n * test_fraction))
+    n_test = round(n * test_fraction)
     if n < 4 or not 1 <= n_test < n:
         raise MetricInputError(f"a disjoint train/test split needs at least 4 rows, got {n}")
     rows = np.random.RandomState(seed).permutation(n)
@@ -287,7 +287,7 @@ def repeated_share(source: CodeSource, num_train: int) -> float | None:
 
     None for a dataset source: there the protocol samples the factor grid itself, as disentanglement_lib does.
     """
-    if isinstance(source, DatasetCodes) or not hasattr(source, "codes"):
+    if not isinstance(source, (GridCodes, LabelledCodes)):
         return None
     n = source.codes.shape[0]
     return float(1.0 - (1.0 - 1.0 / n) ** int(num_train))

@@ -24,7 +24,7 @@ import json
 import math
 import typing
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from disgu.contrastive.trainer import ContrastiveConfig
 from disgu.discovery.trainer import DiscoveryConfig
@@ -33,6 +33,8 @@ from disgu.evaluation.config import EvalConfig
 from disgu.glow_ica.distil import ICAConfig
 from disgu.overrides import apply_overrides  # noqa: F401  (re-exported: `--set` of `disgu run`)
 from disgu.presets import GLOW_PRESETS, PRESET_NAMES, RUN_PRESETS
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -106,10 +108,15 @@ def make_config(preset: str, **top: Any) -> RunConfig:
         raise UserError(f"--preset: expected one of {', '.join(PRESET_NAMES)}, got {preset!r}")
     cfg = RunConfig(preset=preset)
     _merge(cfg, copy.deepcopy(RUN_PRESETS[preset]))
+    return set_top_fields(cfg, top, "run")
+
+
+def set_top_fields(cfg: T, top: dict[str, Any], what: str) -> T:
+    """Set the top-level fields given (None means: keep the preset's); an unknown name is a UserError."""
     for k, v in top.items():
         if v is not None:
             if not hasattr(cfg, k):
-                raise UserError(f"unknown run option {k!r}")
+                raise UserError(f"unknown {what} option {k!r}")
             setattr(cfg, k, v)
     return cfg
 
