@@ -86,7 +86,7 @@ def build_table(dataset: str, specs: list[RunSpec]) -> dict:
 def _footer(budgets: dict[str, str]) -> list[str]:
     lines = ["Training budget per method: " + "; ".join(f"{m}: {b}" for m, b in budgets.items()) + ".",
              "Training time is the mean over seeds of each run's measured training wall time; the Glow that "
-             "Dis-GU and the direction methods share is trained or loaded apart and not counted (table.json: "
+             "Dis-GU, DisCo and the direction methods share is trained or loaded apart and not counted (table.json: "
              "glow_seconds).",
              "Every method is scored with the preset's metric sample sizes, on one thread per run."]
     if any(m.startswith("dip-vae") for m in budgets):
