@@ -200,7 +200,7 @@ for _method in ("gs", "cf", "ds", "ica", "ld"):
               help="The `disgu run` preset whose Glow, contrastive stage and metric sizes are used.")
 @_common_options
 def disco_command(**opts) -> None:
-    """DisCo (Ren et al. 2022): Dis-GU's contrastive stage from a fresh navigator, with no discovery stage.
+    """DisCo: Dis-GU's contrastive stage from a fresh navigator, with no discovery stage (Ren et al., 2022).
 
     The navigator starts as a seeded random orthonormal frame and is trained jointly with the encoder
     (--set discovery.navigator_base=identity|pca|ica picks another start); everything else is the preset's
