@@ -1,4 +1,4 @@
-"""beta-VAE / FactorVAE baselines: shapes, learning, exact resume, metrics.json, CLI errors."""
+"""beta-VAE / FactorVAE / DIP-VAE baselines: shapes, losses, learning, exact resume, metrics.json, CLI errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disgu.baselines.beta_vae import BetaVAE, ConvEncoder, DeconvDecoder, FactorVAE, conv_channels
-from disgu.baselines.losses import gaussian_kl, shuffle_dims
+from disgu.baselines.beta_vae import DIPVAE, BetaVAE, ConvEncoder, DeconvDecoder, FactorVAE, conv_channels
+from disgu.baselines.losses import dip_covariance, dip_regularizer, gaussian_kl, shuffle_dims
 from disgu.baselines.trainer import BaselineConfig, load_model_from_run, train
 from disgu.cli import cli
 from disgu.data import load_dataset
@@ -110,6 +110,61 @@ def test_factor_vae_loss_has_the_tc_term():
     assert m.discriminator_loss(out.z).item() > 0
 
 
+# Four codes of three latents whose covariance is worked out by hand: the batch mean is (0, 1, 1), the centred
+# codes are (1, -1, 1), (-1, 1, -1), (1, 1, 1), (-1, -1, -1), so Cov[mu] (divided by 4) = [[1, 0, 1], [0, 1, 0],
+# [1, 0, 1]].
+_MU = torch.tensor([[1.0, 0.0, 2.0], [-1.0, 2.0, 0.0], [1.0, 2.0, 2.0], [-1.0, 0.0, 0.0]])
+_COV_MU = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+# posterior variances whose batch mean E[Sigma] is diag(1, 0.25, 1)
+_VAR = torch.tensor([[0.5, 0.25, 1.0], [1.5, 0.25, 1.0], [0.5, 0.25, 1.0], [1.5, 0.25, 1.0]])
+
+
+def test_dip_covariances_by_hand():
+    assert torch.allclose(dip_covariance(_MU, torch.zeros(4, 3), "i"), _COV_MU)
+    assert torch.allclose(dip_covariance(_MU, _VAR.log(), "i"), _COV_MU)  # type I ignores the variances
+    assert torch.allclose(dip_covariance(_MU, _VAR.log(), "ii"), _COV_MU + torch.diag(torch.tensor([1.0, 0.25, 1.0])))
+
+
+def test_dip_regularizers_by_hand():
+    # type I: two off-diagonal entries of 1 and a diagonal of ones: 10 * 2 + 100 * 0
+    assert dip_regularizer(_MU, torch.zeros(4, 3), "i", 10.0, 100.0).item() == pytest.approx(20.0)
+    # doubled codes: Cov = 4 x _COV_MU, off-diagonal 2 x 16, diagonal 3 x (4 - 1)^2
+    assert dip_regularizer(2 * _MU, torch.zeros(4, 3), "i", 10.0, 100.0).item() == pytest.approx(10 * 32 + 100 * 27)
+    # type II: E[Sigma] + Cov = [[2, 0, 1], [0, 1.25, 0], [1, 0, 2]]: off 2 x 1, diagonal 1 + 0.0625 + 1
+    assert dip_regularizer(_MU, _VAR.log(), "ii", 1.0, 1.0).item() == pytest.approx(2.0 + 2.0625)
+    assert dip_regularizer(_MU, _VAR.log(), "ii", 2.0, 3.0).item() == pytest.approx(2 * 2.0 + 3 * 2.0625)
+
+
+def test_dip_regularizers_vanish_at_the_identity():
+    # type I: the corners of a square have identity covariance
+    corners = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    assert dip_regularizer(corners, torch.zeros(4, 2), "i", 10.0, 100.0).item() == 0.0
+    # type II: Cov[mu] = 0.5 I (a cross) plus posterior variances 0.5 = I
+    cross = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    half = torch.full((4, 2), 0.5).log()
+    assert dip_regularizer(cross, half, "ii", 1.0, 1.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert dip_regularizer(cross, half, "i", 1.0, 1.0).item() == pytest.approx(2 * 0.25)  # type I sees 0.5 I only
+
+
+@pytest.mark.parametrize("dip_type,od,d", [("i", 10.0, 100.0), ("ii", 1.0, 1.0)])
+def test_dip_vae_loss_adds_the_regulariser_to_recon_and_kl(dip_type, od, d):
+    torch.manual_seed(0)
+    m = DIPVAE(16, 1, 10, dip_type)
+    assert (m.lambda_od, m.lambda_d, m.beta) == (od, d, 1.0)
+    out = m(torch.rand(8, 1, 16, 16), torch.randn(8, 10))
+    assert torch.allclose(out.loss, out.recon + out.kl + dip_regularizer(out.mean, out.log_var, dip_type, od, d))
+    assert m.represent(torch.zeros(2, 1, 16, 16)).shape == (2, 10)
+
+
+def test_dip_vae_config_takes_its_types_weights_unless_given():
+    assert (_cfg(model="dip-vae-i").lambda_od, _cfg(model="dip-vae-i").lambda_d) == (10.0, 100.0)
+    assert (_cfg(model="dip-vae-ii").lambda_od, _cfg(model="dip-vae-ii").lambda_d) == (1.0, 1.0)
+    assert _cfg(model="dip-vae-ii", lambda_od=5.0).lambda_od == 5.0
+    assert _cfg(model="beta-vae").lambda_od is None
+    with pytest.raises(UserError, match="--lambda-d"):
+        _cfg(model="dip-vae-i", lambda_d=-1.0).validate()
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -120,7 +175,7 @@ def test_loss_decreases_on_a_tiny_grid(tmp_path, tiny_ds):
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
 
 
-@pytest.mark.parametrize("model", ["beta-vae", "factor-vae"])
+@pytest.mark.parametrize("model", ["beta-vae", "factor-vae", "dip-vae-ii"])
 def test_resume_gives_the_same_weights_as_one_run(tmp_path, tiny_ds, model):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train(_cfg(model=model, steps=8), whole, dataset=tiny_ds, progress=False)
@@ -217,6 +272,77 @@ def test_cli_beta_vae_writes_metrics(tmp_path, tiny_npz):
     assert again.exit_code == 0 and "already holds the scores of step 3" in again.output, again.output
 
 
+@pytest.mark.parametrize("model,lambdas", [("dip-vae-i", (10.0, 100.0)), ("dip-vae-ii", (2.0, 1.0))])
+def test_cli_dip_vae_trains_and_writes_metrics(tmp_path, tiny_npz, tiny_ds, model, lambdas):
+    out = tmp_path / model
+    extra = ["--set", "lambda_od=2"] if model == "dip-vae-ii" else []
+    res = _run([model, "--dataset", str(tiny_npz), "--out", str(out), "--steps", "3", "--device", "cpu",
+                "--batch-size", "8", "--latent-dim", "6", "--metric-samples", "40", *extra])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["representation"] == model and metrics["training_steps"] == 3
+    assert all(0.0 <= metrics[k] <= 1.0 for k in HEADLINE_KEYS)
+    config = json.loads((out / "run_info.json").read_text())["config"]
+    assert (config["model"], config["lambda_od"], config["lambda_d"]) == (model, *lambdas)
+    vae, _, step = load_model_from_run(out)
+    assert isinstance(vae, DIPVAE) and (vae.lambda_od, vae.lambda_d) == lambdas and step == 3
+    x = torch.from_numpy(tiny_ds.images(np.arange(5))).permute(0, 3, 1, 2).float() / 255
+    assert vae.represent(x).shape == (5, 6)
+    assert "dip" in json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("preset", ["tiny", "demo", "cpu", "paper"])
+def test_disco_is_the_presets_contrastive_stage_without_discovery(preset):
+    from disgu.pipeline.config import disco_config, make_config
+    from disgu.pipeline.stages import planned_stages
+
+    ours, disgu = disco_config(preset, seed=3), make_config(preset, seed=3)
+    assert ours.representation == "disco" and ours.discovery.navigator_base == "random"
+    assert ours.contrastive.finetune_navigator
+    for section in ("glow", "contrastive", "evaluation", "traversal"):
+        assert getattr(ours, section) == getattr(disgu, section), section
+    assert ours.resolution == disgu.resolution and ours.seed == 3
+    assert planned_stages(ours) == ("glow", "discovery", "contrastive", "evaluation", "traversal")
+
+
+def test_cli_disco_trains_navigator_and_encoder_from_a_fresh_start(tmp_path):
+    from disgu.discovery.trainer import load_navigator
+    from disgu.pipeline.config import make_config
+    from disgu.pipeline.stages import load_trained
+
+    out = tmp_path / "disco"
+    args = ["disco", "--dataset", "shapes3d", "--preset", "tiny", "--out", str(out), "--device", "cpu",
+            "--no-progress", "--set", "evaluation.metrics=mig,dci"]
+    res = _run(args)
+    assert res.exit_code == 0, res.output
+    tiny = make_config("tiny")
+    assert "stage discovery" in res.output and (out / "report.html").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["representation"] == "disco" and metrics["navigator_init"] == "random"
+    assert 0 <= metrics["mig"] <= 1 and metrics["reconstructor_accuracy"] is None
+    # no discovery training: the navigator as initialised (a random frame, not the identity), then trained with E
+    start = json.loads((out / "discovery" / "summary.json").read_text())
+    assert start["steps"] == 0 and not (out / "discovery" / "checkpoints").exists()
+    initial, _ = load_navigator(out / "discovery" / "navigator.pt")
+    trained, _ = load_navigator(out / "contrastive" / "navigator.pt")
+    assert not torch.allclose(initial.base, torch.eye(*initial.base.shape))
+    assert not torch.equal(initial.matrix(), trained.matrix())
+    assert json.loads((out / "contrastive" / "summary.json").read_text())["steps"] == tiny.contrastive.steps
+    _, _, _, encoder = load_trained(out)
+    images = load_dataset("shapes3d", resolution=tiny.resolution).images(np.arange(5))
+    assert encoder.encode_images(images).shape == (5, tiny.contrastive.out_dim)
+    again = _run(args)
+    assert again.exit_code == 0 and again.output.count("done already") == 5, again.output
+
+
+def test_disco_refuses_a_frozen_navigator(tmp_path):
+    res = _run(["disco", "--dataset", "shapes3d", "--preset", "tiny", "--out", str(tmp_path / "d"),
+                "--set", "contrastive.finetune_navigator=false"])
+    assert res.exit_code == 2 and "contrastive.finetune_navigator" in res.stderr, res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "d").exists()
+
+
 @pytest.mark.parametrize("encoder,dim", [("beta-vae", 10), ("contrastive", 64)])
 def test_cli_untrained_floor_writes_metrics(tmp_path, tiny_npz, encoder, dim):
     if encoder == "contrastive":
@@ -237,6 +363,8 @@ def test_cli_untrained_floor_writes_metrics(tmp_path, tiny_npz, encoder, dim):
     (["beta-vae", "--steps", "2"], "--out"),
     (["untrained", "--out", "OUT", "--dataset", "no-such-set"], "no-such-set"),
     (["factor-vae", "--out", "OUT", "--device", "tpu"], "--device"),
+    (["dip-vae-i", "--out", "OUT", "--lambda-od", "-1"], "--lambda-od"),
+    (["dip-vae-ii", "--out", "OUT", "--set", "lambda_d=-2"], "--lambda-d"),
     (["vae-of-my-dreams"], "vae-of-my-dreams"),
 ])
 def test_cli_bad_options_are_one_line_and_exit_2(tmp_path, tiny_npz, args, expect):

@@ -86,8 +86,8 @@ def test_rerun_skips_finished_runs(compared):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--methods", "dis-gu,dip-vae"], "dip-vae is not implemented"),
-    (["--methods", "disco"], "available: dis-gu"),
+    (["--methods", "dis-gu,dip-vae"], "dip-vae is dip-vae-i and dip-vae-ii here"),
+    (["--methods", "disco-vae"], "unknown method 'disco-vae'; available: all, dis-gu"),
     (["--methods", "nope"], "unknown method 'nope'"),
     (["--seeds", "0"], "--seeds 0"),
     (["--jobs", "0"], "--jobs 0"),
@@ -117,6 +117,10 @@ def test_plan_gives_every_method_the_preset_and_the_vaes_a_budget(tmp_path):
     assert "evaluation.mig_train=10000" not in by["beta-vae"]  # cpu's MIG size is the default
     assert "evaluation.factor_vae_train=1000" in by["factor-vae"]  # the preset's reduced FactorVAE size
     assert by["gs"][3:7] == ["baseline", "gs", "--preset", "cpu"]
+    for dip in ("dip-vae-i", "dip-vae-ii"):  # the VAEs' budget and metric sizes
+        assert by[dip][3:5] == ["baseline", dip] and by[dip][by[dip].index("--minutes") + 1] == "30"
+        assert "evaluation.factor_vae_train=1000" in by[dip] and "--resolution" in by[dip]
+    assert by["disco"][3:8] == ["baseline", "disco", "--preset", "cpu", "--no-progress"]  # dis-gu's budget rule
     assert split_overrides(["contrastive.tau=0.2", "cf:seed=1"], ["dis-gu", "cf"]) == {
         "dis-gu": ["contrastive.tau=0.2"], "cf": ["seed=1"]}
     with pytest.raises(UserError, match="not one of the compared"):
@@ -146,3 +150,38 @@ def test_comparison_page_shows_the_table_charts_and_links_to_each_run(compared):
         assert broken == 0 and browser.console_errors() == []
     finally:
         browser.close()
+
+
+def test_plan_of_the_new_methods_under_the_tiny_preset(tmp_path):
+    specs = plan_runs("shapes3d", parse_methods("dip-vae-i,dip-vae-ii,disco"), 2, "tiny", tmp_path,
+                      split_overrides(["disco:contrastive.tau=0.5"], ["dip-vae-i", "dip-vae-ii", "disco"]))
+    assert [s.name for s in specs] == ["dip-vae-i/s0", "dip-vae-i/s1", "dip-vae-ii/s0", "dip-vae-ii/s1",
+                                       "disco/s0", "disco/s1"]
+    by = {s.name: s for s in specs}
+    dip = by["dip-vae-ii/s1"].argv
+    assert dip[3:7] == ["baseline", "dip-vae-ii", "--resolution", "16"] and dip[dip.index("--steps") + 1] == "2"
+    assert dip[dip.index("--seed") + 1] == "1" and dip[dip.index("--out") + 1] == str(tmp_path / "dip-vae-ii" / "s1")
+    disco = by["disco/s0"].argv
+    assert disco[3:8] == ["baseline", "disco", "--preset", "tiny", "--no-progress"]
+    assert disco[-2:] == ["--set", "contrastive.tau=0.5"]
+    assert by["disco/s0"].budget.startswith("`tiny` preset") and by["dip-vae-i/s0"].budget == "2 steps (test preset)"
+    assert parse_methods("all")[-3:] == ["ld", "disco", "untrained"]
+
+
+def test_both_dip_vae_types_stand_beside_the_papers_single_row(tmp_path):
+    from disgu.compare.table import DIP_NOTE, build_table, format_table_markdown
+
+    specs = plan_runs("shapes3d", ["dip-vae-i", "dip-vae-ii", "disco"], 1, "tiny", tmp_path)
+    for i, spec in enumerate(specs):
+        spec.run_dir.mkdir(parents=True)
+        (spec.run_dir / "metrics.json").write_text(json.dumps(
+            {"mig": 0.1 * (i + 1), "dci_disentanglement": 0.2, "factor_vae": 0.5, "beta_vae": 0.6, "seed": 0,
+             "metric_seed": 0}))
+    table = build_table("shapes3d", specs)
+    rows = {r["method"]: r for r in table["rows"]}
+    dip_row = {"MIG": 0.38, "DCI": 0.57, "FactorVAE": 0.68, "beta-VAE": 0.83}
+    assert rows["dip-vae-i"]["paper"] == rows["dip-vae-ii"]["paper"] == dip_row
+    assert rows["disco"]["paper"] == {"MIG": 0.15, "DCI": 0.52, "FactorVAE": 0.85, "beta-VAE": 0.86}
+    assert DIP_NOTE in table["footer"] and "does not say whether it is DIP-VAE-I or DIP-VAE-II" in DIP_NOTE
+    assert DIP_NOTE in format_table_markdown(table)
+    assert DIP_NOTE not in build_table("shapes3d", specs[2:])["footer"]

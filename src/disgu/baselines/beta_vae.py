@@ -10,7 +10,8 @@ Losses (disentanglement_lib `vae.py`; in losses.py): reconstruction = sigmoid cr
 pixels, KL of the diagonal Gaussian to N(0, I) summed over latents, both averaged over the batch;
 beta-VAE: recon + beta * KL (beta = 5 in the paper's table); FactorVAE: recon + KL + gamma * TC,
 TC estimated by a 6 x 1000 discriminator between q(z) and its dimension-wise shuffle (gamma = 9 here,
-as the paper states; disentanglement_lib's study sweeps it).
+as the paper states; disentanglement_lib's study sweeps it); DIP-VAE-I / -II: recon + KL + the DIP
+regulariser on Cov[mu] (I) or E[Sigma] + Cov[mu] (II), lambda_od / lambda_d 10 / 100 (I) and 1 / 1 (II).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from disgu.baselines.losses import bernoulli_recon_loss, discriminator_loss, gaussian_kl, total_correlation
+from disgu.baselines.losses import (
+    DIP_DEFAULTS,
+    bernoulli_recon_loss,
+    dip_regularizer,
+    discriminator_loss,
+    gaussian_kl,
+    total_correlation,
+)
 from disgu.errors import UserError
 
 ENCODER_CHANNELS = (32, 32, 64, 64)  # disentanglement_lib conv_encoder, 64x64
@@ -162,14 +170,35 @@ class FactorVAE(BetaVAE):
         return discriminator_loss(self.discriminator, z, generator)
 
 
-MODELS = {"beta-vae": BetaVAE, "factor-vae": FactorVAE}
+class DIPVAE(BetaVAE):
+    """VAE + the DIP regulariser, which matches a covariance of the codes to the prior's identity."""
+
+    def __init__(self, resolution: int = 64, channels: int = 1, latent_dim: int = 10, dip_type: str = "i",
+                 lambda_od: float | None = None, lambda_d: float | None = None):
+        super().__init__(resolution, channels, latent_dim, beta=1.0)
+        od, d = DIP_DEFAULTS[dip_type]
+        self.dip_type = dip_type
+        self.lambda_od = float(od if lambda_od is None else lambda_od)
+        self.lambda_d = float(d if lambda_d is None else lambda_d)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
+        out = super().forward(x, noise)
+        out.loss = out.recon + out.kl + dip_regularizer(out.mean, out.log_var, self.dip_type, self.lambda_od,
+                                                        self.lambda_d)
+        return out
+
+
+MODELS = {"beta-vae": BetaVAE, "factor-vae": FactorVAE, "dip-vae-i": DIPVAE, "dip-vae-ii": DIPVAE}
 
 
 def build_model(name: str, *, resolution: int, channels: int, latent_dim: int = 10,
-                beta: float = 5.0, gamma: float = 9.0) -> BetaVAE:
-    """The named baseline (`beta-vae` or `factor-vae`)."""
+                beta: float = 5.0, gamma: float = 9.0, lambda_od: float | None = None,
+                lambda_d: float | None = None) -> BetaVAE:
+    """The named baseline (`beta-vae`, `factor-vae`, `dip-vae-i` or `dip-vae-ii`); None lambdas: the type's."""
     if name == "beta-vae":
         return BetaVAE(resolution, channels, latent_dim, beta=beta)
     if name == "factor-vae":
         return FactorVAE(resolution, channels, latent_dim, gamma=gamma)
+    if name in ("dip-vae-i", "dip-vae-ii"):
+        return DIPVAE(resolution, channels, latent_dim, name.rsplit("-", 1)[1], lambda_od, lambda_d)
     raise UserError(f"baseline model: expected one of {', '.join(MODELS)}, got {name!r}")

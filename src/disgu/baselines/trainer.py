@@ -1,4 +1,4 @@
-"""Train a beta-VAE / FactorVAE baseline under a step or wall-time budget, resumably, on one process or under DDP.
+"""Train a beta-VAE / FactorVAE / DIP-VAE baseline under a step or wall-time budget, resumably, on one process or under DDP.
 
 One readable loop: draw a batch of dataset images, one optimiser step, log, checkpoint.
 Every random draw of step t (batch indices, reparameterisation noise, FactorVAE shuffles)
@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from disgu.atomic import write_json
-from disgu.baselines.beta_vae import BetaVAE, FactorVAE, build_model
+from disgu.baselines.beta_vae import DIPVAE, BetaVAE, FactorVAE, build_model
+from disgu.baselines.losses import DIP_DEFAULTS
 from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint
 from disgu.data import ImageDataset, load_dataset
 from disgu.distributed import (
@@ -54,13 +55,15 @@ NONFINITE_LIMIT = 5  # consecutive skipped (non-finite) steps after which the ru
 class BaselineConfig:
     """Everything that defines a baseline run; saved in run_info.json and in every checkpoint."""
 
-    model: str = "beta-vae"  # beta-vae | factor-vae
+    model: str = "beta-vae"  # beta-vae | factor-vae | dip-vae-i | dip-vae-ii
     dataset: str = "shapes3d"
     data_path: str | None = None
     resolution: int | None = None  # None: the dataset's native size
     latent_dim: int = 10
     beta: float = 5.0  # beta-VAE only
     gamma: float = 9.0  # FactorVAE only
+    lambda_od: float | None = None  # DIP-VAE only: weight of the off-diagonal covariance (None: the type's default)
+    lambda_d: float | None = None  # DIP-VAE only: weight of the diagonal's distance to 1 (None: the type's default)
     lr: float = 1e-4  # disentanglement_lib default, both models
     batch_size: int = 64
     steps: int | None = None  # stop after this many steps ...
@@ -74,6 +77,13 @@ class BaselineConfig:
 
     # Fields that may change when a run is resumed (the budget, bookkeeping, where it runs).
     RESUMABLE_CHANGES = ("steps", "minutes", "checkpoint_every", "checkpoint_minutes", "log_every", "device", "threads")
+
+    def __post_init__(self) -> None:
+        """A DIP-VAE's lambdas default to its type's (10 / 100 for I, 1 / 1 for II), so run_info.json shows them."""
+        if self.model in ("dip-vae-i", "dip-vae-ii"):
+            od, d = DIP_DEFAULTS[self.model.rsplit("-", 1)[1]]
+            self.lambda_od = od if self.lambda_od is None else self.lambda_od
+            self.lambda_d = d if self.lambda_d is None else self.lambda_d
 
     def validate(self) -> None:
         if self.steps is not None and self.steps < 1:
@@ -90,6 +100,11 @@ class BaselineConfig:
             raise UserError(f"--seed: expected a non-negative integer, got {self.seed}")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"--threads: expected a positive integer, got {self.threads}")
+        for name in ("lambda_od", "lambda_d"):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and not (number and 0 <= value < float("inf")):
+                raise UserError(f"--{name.replace('_', '-')}: expected a number >= 0, got {value}")
         if self.checkpoint_every < 1 or self.log_every < 1:
             raise UserError("--checkpoint-every and --log-every: expected positive integers")
 
@@ -152,7 +167,7 @@ def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
 def make_model(cfg: BaselineConfig, channels: int, resolution: int) -> BetaVAE:
     torch.manual_seed(cfg.seed)
     return build_model(cfg.model, resolution=resolution, channels=channels, latent_dim=cfg.latent_dim,
-                       beta=cfg.beta, gamma=cfg.gamma)
+                       beta=cfg.beta, gamma=cfg.gamma, lambda_od=cfg.lambda_od, lambda_d=cfg.lambda_d)
 
 
 def make_optimizers(model: BetaVAE, cfg: BaselineConfig) -> dict[str, torch.optim.Optimizer]:
@@ -184,6 +199,8 @@ def train_step(model: BetaVAE, optimizers: dict[str, torch.optim.Optimizer], x: 
     out = model(x, noise)
     _update(out.loss, optimizers["vae"], guard)
     scalars = {"loss": out.loss.item(), "recon": out.recon.item(), "kl": out.kl.item()}
+    if isinstance(model, DIPVAE):
+        scalars["dip"] = out.loss.item() - scalars["recon"] - scalars["kl"]
     if isinstance(model, FactorVAE):
         # zero_grad in _update drops the gradient the VAE loss left on the discriminator
         d_loss = model.discriminator_loss(out.z, gen)
@@ -217,7 +234,8 @@ def load_model_from_run(out_dir: str | Path, device: torch.device | str = "cpu")
     cfg = BaselineConfig.from_dict(ckpt["config"])
     extra = ckpt["extra"]
     model = build_model(cfg.model, resolution=extra["resolution"], channels=extra["channels"],
-                        latent_dim=cfg.latent_dim, beta=cfg.beta, gamma=cfg.gamma)
+                        latent_dim=cfg.latent_dim, beta=cfg.beta, gamma=cfg.gamma, lambda_od=cfg.lambda_od,
+                        lambda_d=cfg.lambda_d)
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), cfg, int(ckpt["step"])
 

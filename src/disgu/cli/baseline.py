@@ -1,5 +1,6 @@
-"""`disgu baseline`: the same-budget yardsticks for Dis-GU (beta-VAE, FactorVAE), the untrained-encoder floor, and
-the direction baselines in the frozen Glow (GS, CF, DS, ICA, LD) read out by a regression encoder."""
+"""`disgu baseline`: the same-budget yardsticks for Dis-GU (beta-VAE, FactorVAE, DIP-VAE-I/II), the untrained-encoder
+floor, the direction baselines in the frozen Glow (GS, CF, DS, ICA, LD) read out by a regression encoder, and DisCo
+(Dis-GU's contrastive stage from a fresh navigator, no discovery stage)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from disgu.baselines.losses import DIP_DEFAULTS
 from disgu.cli.options import POSITIVE, output_callback, seed_option, set_option, threads_option
 from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
@@ -47,8 +49,9 @@ def _train_options(f):
     return f
 
 
-@click.group(help="Baselines for Dis-GU: beta-VAE / FactorVAE trained at a given budget, the untrained floor, and "
-                   "directions in the frozen Glow (gs, cf, ds, ica, ld) with a regression encoder.")
+@click.group(help="Baselines for Dis-GU: beta-VAE / FactorVAE / DIP-VAE-I / DIP-VAE-II trained at a given budget, the "
+                   "untrained floor, directions in the frozen Glow (gs, cf, ds, ica, ld) with a regression encoder, "
+                   "and DisCo (disco: the contrastive stage from a fresh navigator).")
 def baseline() -> None:
     pass
 
@@ -73,6 +76,29 @@ def beta_vae_command(**opts) -> None:
 def factor_vae_command(**opts) -> None:
     """Train a FactorVAE (6 x 1000 discriminator), then evaluate it. Rerunning resumes."""
     _train_and_evaluate("factor-vae", opts)
+
+
+def _dip_vae_command(kind: str):
+    """`disgu baseline dip-vae-KIND`: the same options as beta-vae, with the DIP weights instead of --beta."""
+    od, d = DIP_DEFAULTS[kind]
+    what = "Cov[mu] over the batch" if kind == "i" else "E[Sigma] + Cov[mu]"
+
+    @_common_options
+    @_train_options
+    @click.option("--lambda-od", type=click.FloatRange(min=0), default=od, show_default=True,
+                  help="Weight of the squared off-diagonal covariance entries.")
+    @click.option("--lambda-d", type=click.FloatRange(min=0), default=d, show_default=True,
+                  help="Weight of the squared distance of the covariance's diagonal to 1.")
+    def command(**opts) -> None:
+        _train_and_evaluate(f"dip-vae-{kind}", opts)
+
+    command.__doc__ = (f"Train a DIP-VAE-{kind.upper()} (the beta-VAE's networks; loss recon + KL + the DIP "
+                       f"regulariser on {what}), then evaluate it. Rerunning resumes.")
+    return baseline.command(f"dip-vae-{kind}")(command)
+
+
+for _kind in ("i", "ii"):
+    _dip_vae_command(_kind)
 
 
 @baseline.command("untrained")
@@ -167,6 +193,47 @@ for _method in ("gs", "cf", "ds", "ica", "ld"):
     _direction_command(_method)
 
 
+@baseline.command("disco")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--no-eval", is_flag=True, help="Train only; no metrics.json, no traversals.")
+@click.option("--preset", type=click.Choice(["demo", "cpu", "paper", "tiny"]), default="cpu", show_default=True,
+              help="The `disgu run` preset whose Glow, contrastive stage and metric sizes are used.")
+@_common_options
+def disco_command(**opts) -> None:
+    """DisCo: Dis-GU's contrastive stage from a fresh navigator, with no discovery stage (Ren et al., 2022).
+
+    The navigator starts as a seeded random orthonormal frame and is trained jointly with the encoder
+    (--set discovery.navigator_base=identity|pca|ica picks another start); everything else is the preset's
+    Dis-GU run, written in the same run-dir layout. Rerunning skips the finished stages.
+    """
+    import json
+
+    from disgu.overrides import apply_overrides
+    from disgu.pipeline.config import disco_config
+    from disgu.pipeline.result_table import result_table
+    from disgu.pipeline.run import run_pipeline
+    from disgu.pipeline.stages import STAGES
+
+    cfg = disco_config(opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
+                       resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
+    cfg.evaluation.dci_estimator = opts["dci_estimator"]
+    if opts.get("metric_samples"):
+        cfg.evaluation = cfg.evaluation.reduced(opts["metric_samples"])
+    apply_overrides(cfg, list(opts.get("overrides", ())))
+    out = Path(opts["out"])
+    stages = ("glow", "discovery", "contrastive") if opts["no_eval"] else STAGES
+    try:
+        run_pipeline(cfg, out, progress=not opts["no_progress"], stages=stages, log=click.echo)
+    except KeyboardInterrupt:
+        click.echo(f"\ndisco: stopped; rerun the same command to resume from the last checkpoint in {out}", err=True)
+        raise click.exceptions.Exit(130) from None
+    if opts["no_eval"] or not (out / "metrics.json").is_file():
+        return
+    from disgu.report import write_report
+
+    click.echo(f"{result_table(json.loads((out / 'metrics.json').read_text()), out)}\nreport: {write_report(out)}")
+
+
 def _untrained_encoder(arch: str, dim: int | None, resolution: int, channels: int, seed: int, device):
     """(architecture name, code size, images -> codes) of a freshly initialised encoder."""
     import torch
@@ -243,7 +310,8 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
 
     cfg = BaselineConfig(
         model=model, dataset=opts["dataset"], data_path=opts["data_path"], resolution=opts["resolution"],
-        latent_dim=opts["latent_dim"], beta=opts.get("beta", 5.0), gamma=opts.get("gamma", 9.0), lr=opts["lr"],
+        latent_dim=opts["latent_dim"], beta=opts.get("beta", 5.0), gamma=opts.get("gamma", 9.0),
+        lambda_od=opts.get("lambda_od"), lambda_d=opts.get("lambda_d"), lr=opts["lr"],
         batch_size=opts["batch_size"], steps=opts["steps"], minutes=opts["minutes"], seed=opts["seed"],
         checkpoint_every=opts["checkpoint_every"], device=opts["device"], threads=opts["threads"],
     )

@@ -17,7 +17,8 @@ DEFAULT_JOBS = min(2, os.cpu_count() or 1)
 @click.option("--dataset", required=True, help="Dataset name (shapes3d, mpi3d, cars3d, ...) or a file/folder.")
 @click.option("--data-path", type=click.Path(), default=None, help="The official file or folder of DATASET.")
 @click.option("--methods", default="all", show_default=True,
-              help="all, or a comma-separated subset of dis-gu, beta-vae, factor-vae, gs, cf, ds, ica, ld, untrained.")
+              help="all, or a comma-separated subset of dis-gu, beta-vae, factor-vae, dip-vae-i, dip-vae-ii, gs, cf, "
+                   "ds, ica, ld, disco, untrained.")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds 0 .. N-1 of every method.")
 @click.option("--preset", type=click.Choice(["demo", "cpu", "paper", "tiny"]), default="cpu", show_default=True,
               help="The `disgu run` preset: Dis-GU's settings, the direction methods' and the VAEs' budget.")

@@ -215,6 +215,25 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
     return summary
 
 
+def save_initial_navigator(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed: int,
+                           dataset=None) -> dict[str, Any]:
+    """out_dir/navigator.pt and summary.json of the navigator exactly as `train_discovery` would start it, untrained.
+
+    DisCo has no discovery stage: its contrastive stage starts from this navigator and trains it with the encoder.
+    """
+    out_dir = Path(out_dir)
+    frozen = FrozenGlow(glow, parse_levels(cfg.levels, len(glow.levels)), cfg.broken_limit)
+    navigator = build_navigator(cfg, frozen, seed, dataset)
+    summary = {"steps": 0, "trained": False, "navigator": cfg.navigator, "navigator_base": cfg.navigator_base,
+               "init_scale": cfg.init_scale, "n_directions": cfg.n_directions, "latent_dim": frozen.nav_dim,
+               "levels": list(frozen.levels), "heldout": None, "broken_fraction": None}
+    if is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_navigator(out_dir / "navigator.pt", navigator, cfg, frozen.levels)
+        write_json(out_dir / "summary.json", summary)
+    return summary
+
+
 def save_navigator(path: Path, navigator: Navigator, cfg: DiscoveryConfig, levels) -> None:
     from disgu.checkpoint import save_checkpoint
 

@@ -70,7 +70,7 @@ class RunConfig:
     seed: int = 0
     resolution: int = 32
     device: str = "auto"
-    representation: str = "contrastive"  # 'contrastive' (the paper's Dis-GU) or 'glow-ica' (see docs/method.md)
+    representation: str = "contrastive"  # 'contrastive' (the paper's Dis-GU), 'glow-ica' or 'disco' (docs/method.md)
     glow: GlowStageConfig = field(default_factory=GlowStageConfig)
     ica: ICAConfig = field(default_factory=ICAConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
@@ -109,6 +109,23 @@ def make_config(preset: str, **top: Any) -> RunConfig:
     cfg = RunConfig(preset=preset)
     _merge(cfg, copy.deepcopy(RUN_PRESETS[preset]))
     return set_top_fields(cfg, top, "run")
+
+
+# DisCo's fresh navigator: a seeded random orthonormal frame (docs/method.md, "DisCo"), trained with the encoder.
+DISCO_NAVIGATOR_BASE = "random"
+
+
+def disco_config(preset: str, **top: Any) -> RunConfig:
+    """The DisCo baseline under a preset: Dis-GU's Glow, contrastive stage and evaluation, no discovery stage.
+
+    Why a RunConfig: `disgu baseline disco` runs `run_pipeline` with representation=disco, so the encoder,
+    loss, steps and metrics are the preset's Dis-GU ones by construction, not by a copy kept in step.
+    """
+    cfg = make_config(preset, **top)
+    cfg.representation = "disco"
+    cfg.discovery.navigator_base = DISCO_NAVIGATOR_BASE
+    cfg.contrastive.finetune_navigator = True
+    return cfg
 
 
 def set_top_fields(cfg: T, top: dict[str, Any], what: str) -> T:
@@ -226,6 +243,9 @@ def validate_config(cfg: RunConfig, stages: typing.Sequence[str] | None = None) 
         if obj.min_shift > obj.shift_range:
             raise UserError(f"--set {section}.min_shift={_show(obj.min_shift)}: expected at most "
                             f"{section}.shift_range ({_show(obj.shift_range)})")
+    if cfg.representation == "disco" and not cfg.contrastive.finetune_navigator:
+        raise UserError("--set contrastive.finetune_navigator=false: DisCo trains its navigator with the encoder "
+                        "(with no discovery stage a frozen navigator would keep its random initial directions)")
     try:
         resolve_metrics(cfg.evaluation.metrics)
     except UserError as err:

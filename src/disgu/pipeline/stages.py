@@ -1,7 +1,8 @@
 """The five stages of `disgu run`, each reading the previous stage's files and writing its own into the run dir.
 
     glow/         glow.safetensors (+ source.json; train/ when trained here)
-    discovery/    navigator.pt, summary.json, log.jsonl, checkpoints/
+    discovery/    navigator.pt, summary.json, log.jsonl, checkpoints/ (representation=disco: the untrained
+                  navigator.pt and summary.json only)
     contrastive/  encoder.pt, navigator.pt (fine-tuned), summary.json, log.jsonl, checkpoints/, bank/ (bank=true)
     evaluation/   per_direction.json; the scores go to DIR/metrics.json
     traversals/   direction_XXX.png/.gif, top_directions.png, index.json
@@ -26,7 +27,7 @@ from disgu.atomic import write_json
 from disgu.errors import UserError
 
 STAGES = ("glow", "ica", "discovery", "contrastive", "distil", "evaluation", "traversal")
-REPRESENTATIONS = ("contrastive", "glow-ica")
+REPRESENTATIONS = ("contrastive", "glow-ica", "disco")
 _BUILTIN = ("shapes3d", "dsprites")
 
 
@@ -35,6 +36,7 @@ def planned_stages(cfg) -> tuple[str, ...]:
 
     `contrastive`: the paper's Dis-GU (discovery, then contrastive training of the encoder).
     `glow-ica`: the Glow's independent components, grouped, distilled into the encoder (no discovery).
+    `disco`: the DisCo baseline, Dis-GU's stages with the discovery stage reduced to the navigator's initialisation.
     """
     if cfg.representation == "glow-ica":
         return ("glow", "ica", "distil", "evaluation", "traversal")
@@ -182,10 +184,14 @@ def stage_glow(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_discovery(ctx: RunContext) -> dict[str, Any]:
-    from disgu.discovery.trainer import train_discovery
+    """discovery/navigator.pt: trained (Dis-GU), or as initialised for the contrastive stage to train (DisCo)."""
+    from disgu.discovery.trainer import save_initial_navigator, train_discovery
 
     cfg = ctx.cfg.discovery
     dataset = ctx.dataset if cfg.latents == "data" or cfg.navigator_base in ("pca", "ica") else None
+    if ctx.cfg.representation == "disco":
+        init = save_initial_navigator(ctx.glow(), cfg, ctx.run_dir / "discovery", ctx.cfg.seed, dataset)
+        return {"trained": False, "navigator_base": init["navigator_base"], "heldout": None, "broken_fraction": None}
     summary = train_discovery(ctx.glow(), cfg, ctx.run_dir / "discovery", ctx.cfg.seed, dataset, ctx.progress)
     return {"heldout": summary["heldout"], "broken_fraction": summary["broken_fraction"]}
 
@@ -359,7 +365,7 @@ def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
         return {"glow_ica": {k: ica.get(k) for k in ("n_components", "groups", "n_codes", "ica_converged")},
                 "distil": {k: dis.get(k) for k in ("steps", "mse_of_last_100_steps", "heldout_mse")}}
     disc, con = summary("discovery"), summary("contrastive")
-    return {
+    stats = {
         "reconstructor_accuracy": (disc.get("heldout") or {}).get("accuracy"),
         "reconstructor_chance": 1.0 / ctx.cfg.discovery.n_directions,
         "discovery_broken_fraction": disc.get("broken_fraction"),
@@ -367,6 +373,9 @@ def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
         "contrastive_broken_fraction": con.get("broken_fraction"),
         "nonfinite_steps": {"discovery": disc.get("nonfinite_steps"), "contrastive": con.get("nonfinite_steps")},
     }
+    if ctx.cfg.representation == "disco":  # no discovery: the navigator started from this frame
+        stats["navigator_init"] = disc.get("navigator_base")
+    return stats
 
 
 # ----------------------------------------------------------------------------- traversals

@@ -50,6 +50,7 @@ CURVES = (
     Curve("VAE: KL", "log.jsonl", (("kl", "KL"),), "nats", old_log="scalars.jsonl"),
     Curve("FactorVAE: total correlation and discriminator", "log.jsonl",
           (("tc", "total correlation"), ("discriminator", "discriminator loss")), "nats", old_log="scalars.jsonl"),
+    Curve("DIP-VAE: covariance regulariser", "log.jsonl", (("dip", "weighted DIP term"),), "nats"),
 )
 
 

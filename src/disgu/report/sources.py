@@ -14,7 +14,7 @@ from typing import Any
 
 from disgu.errors import UserError
 
-BASELINE_MODELS = ("beta-vae", "factor-vae", "untrained", "gs", "cf", "ds", "ica", "ld")
+BASELINE_MODELS = ("beta-vae", "factor-vae", "dip-vae-i", "dip-vae-ii", "untrained", "gs", "cf", "ds", "ica", "ld")
 
 
 def read_json(path: Path) -> Any | None:
@@ -61,9 +61,11 @@ class RunFiles:
 
     @property
     def method(self) -> str:
-        """'Dis-GU (contrastive)', 'Dis-GU (glow-ica)' or the baseline's model name."""
+        """'Dis-GU (contrastive)', 'Dis-GU (glow-ica)', 'DisCo' or the baseline's model name."""
         if self.kind == "baseline":
             return str(self.config.get("model", "baseline"))
+        if self.config.get("representation") == "disco":  # `disgu baseline disco` writes a `disgu run` dir
+            return "DisCo"
         return f"Dis-GU ({self.config.get('representation', 'contrastive')})"
 
 
