@@ -23,8 +23,8 @@ import torch
 
 from disgu.data import load_dataset
 from disgu.discovery.generator import FrozenGlow
+from disgu.discovery.latents import LatentSource
 from disgu.discovery.pca_base import principal_frame
-from disgu.discovery.shifts import LatentSource
 from disgu.discovery.trainer import load_navigator
 from disgu.models import input_to_images, load_glow
 

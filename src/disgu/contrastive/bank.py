@@ -40,8 +40,9 @@ from torch import Tensor
 
 from disgu.atomic import atomic_path, write_json
 from disgu.discovery.generator import FrozenGlow
+from disgu.discovery.latents import LatentSource
 from disgu.discovery.navigator import Navigator
-from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
+from disgu.discovery.shifts import sample_other_directions, sample_shifts
 from disgu.distributed import is_main
 from disgu.errors import UserError
 from disgu.training.progress import progress_bar

@@ -24,8 +24,9 @@ from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fi
 from disgu.contrastive.encoder import ContrastiveEncoder, save_encoder
 from disgu.contrastive.losses import pair_loss
 from disgu.discovery.generator import FrozenGlow
+from disgu.discovery.latents import LatentSource
 from disgu.discovery.navigator import Navigator
-from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
+from disgu.discovery.shifts import sample_other_directions, sample_shifts
 from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
 from disgu.errors import UserError
 from disgu.models.glow import Glow

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from disgu.errors import UserError
-from disgu.models.glow import Glow, flatten_latents, latent_dim, replace_levels, unflatten_latents
+from disgu.models.glow import Glow, flatten_latents, images_to_input, latent_dim, replace_levels, unflatten_latents
 
 
 def parse_levels(spec: str | Sequence[int], n_levels: int) -> tuple[int, ...]:
@@ -68,8 +68,6 @@ class FrozenGlow:
 
     def encode_navigated(self, images: np.ndarray, batch_size: int = 64) -> Tensor:
         """(N, nav_dim) navigated latents f(x) of uint8 images (Glow's exact inverse, at the bins' centres)."""
-        from disgu.discovery.shifts import encode_images
-
         return self.navigated(encode_images(self.glow, images, batch_size))
 
     def decode(self, z_list: Sequence[Tensor]) -> Tensor:
@@ -92,3 +90,16 @@ class FrozenGlow:
     def to_unit(x: Tensor) -> Tensor:
         """Model space [-0.5, 0.5] -> [0, 1], clamped (non-finite pixels become 0)."""
         return (x.nan_to_num(0.0, 0.0, 0.0) + 0.5).clamp(0.0, 1.0)
+
+
+@torch.no_grad()
+def encode_images(glow: Glow, images: np.ndarray, batch_size: int = 64) -> list[Tensor]:
+    """Standardised latents f(x) (one tensor per level) of uint8 (N, H, W, C) images, by Glow's exact inverse."""
+    device = next(glow.parameters()).device
+    x = images_to_input(images, glow.config.n_bits).to(device)
+    if x.shape[1] != glow.config.in_channels:
+        x = x.expand(-1, glow.config.in_channels, -1, -1) if x.shape[1] == 1 else x
+    # Centre of the quantisation bin: the point the Glow was trained around.
+    x = x + 0.5 / 2**glow.config.n_bits
+    parts = [glow.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return [torch.cat([p[level] for p in parts]) for level in range(len(parts[0]))]

@@ -17,10 +17,11 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.discovery.generator import FrozenGlow, parse_levels
+from disgu.discovery.latents import LatentSource
 from disgu.discovery.losses import clean_images, direction_loss
 from disgu.discovery.navigator import Navigator
 from disgu.discovery.reconstructor import build_reconstructor
-from disgu.discovery.shifts import LatentSource, sample_directions, sample_shifts
+from disgu.discovery.shifts import sample_directions, sample_shifts
 from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
 from disgu.errors import UserError
 from disgu.models.glow import Glow

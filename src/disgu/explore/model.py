@@ -156,7 +156,7 @@ class Explorer:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         if source == "image":
-            from disgu.discovery.shifts import encode_images
+            from disgu.discovery.generator import encode_images
 
             z = encode_images(self.frozen.glow, self.dataset.images(np.array([number])))
         else:
