@@ -1,15 +1,47 @@
 """The losses of the VAE baselines, as disentanglement_lib computes them (`vae.py`).
 
-beta-VAE: recon + beta * KL. FactorVAE: recon + KL + gamma * TC, the total correlation TC of
-q(z) estimated by a discriminator between q(z) and its dimension-wise shuffle (the density-ratio
-trick), which is trained on its own cross-entropy (`discriminator_loss`).
+Reconstruction = sigmoid cross-entropy summed over pixels, KL of the diagonal Gaussian to N(0, I)
+summed over latents, both averaged over the batch. beta-VAE: recon + beta * KL (beta = 5 in the
+paper's table). FactorVAE: recon + KL + gamma * TC, the total correlation TC of q(z) estimated by
+a discriminator between q(z) and its dimension-wise shuffle (the density-ratio trick; gamma = 9
+here, as the paper states; disentanglement_lib's study sweeps it), which is trained on its own
+cross-entropy (`discriminator_loss`). The networks are `disgu.models.vae`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from disgu.models.vae import BetaVAE, FactorVAE
+
+
+@dataclass
+class VAEOutput:
+    """One forward pass: the loss to minimise and its parts, for logging."""
+
+    loss: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+    z: torch.Tensor
+    mean: torch.Tensor
+    log_var: torch.Tensor
+    tc: torch.Tensor | None = None  # FactorVAE's total-correlation estimate
+
+
+def vae_loss(model: BetaVAE, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
+    """The model's loss on images x in [0, 1]: recon + beta * KL, plus gamma * TC for a FactorVAE."""
+    p = model(x, noise)
+    recon = bernoulli_recon_loss(p.logits, x)
+    kl = gaussian_kl(p.mean, p.log_var)
+    out = VAEOutput(loss=recon + model.beta * kl, recon=recon, kl=kl, z=p.z, mean=p.mean, log_var=p.log_var)
+    if isinstance(model, FactorVAE):
+        out.tc = total_correlation(model.discriminator(p.z))
+        out.loss = out.loss + model.gamma * out.tc
+    return out
 
 
 def bernoulli_recon_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

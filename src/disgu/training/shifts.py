@@ -4,8 +4,9 @@ Shifts follow LD: eps = r * U(-1, 1), and a shift smaller than `min_abs` in magn
 out to +-min_abs keeping its sign (the reference code's clamp only handled positive eps, so
 small negative shifts became +0.5; here both signs are treated alike).
 
-The discovery trainer, the contrastive trainer and the contrastive pair bank draw their pairs
-this way (the starting latents are `latents.py`).
+Why here: the discovery trainer, the contrastive trainer and the contrastive pair bank draw
+their pairs the same way, and none of them owns the others; it is a piece of the training
+recipe, not a network (the starting latents are `disgu.models.latents`).
 """
 
 from __future__ import annotations

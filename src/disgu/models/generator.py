@@ -4,6 +4,8 @@ Glow's weights never change here, but gradients flow through its reverse pass in
 produced the shift (the navigator). A shifted latent can leave the region where the reverse
 pass is well behaved; `broken_mask` names the decodes that came back non-finite or with
 pixels far outside the image range, so the stages can skip those pairs and count them.
+Every stage that decodes or encodes through the Glow (discovery, contrastive, glow-ica, the
+direction baselines, evaluation) uses this one wrapper, so it lives with the networks.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class FrozenGlow:
         return self.navigated(encode_images(self.glow, images, batch_size))
 
     def decode(self, z_list: Sequence[Tensor]) -> Tensor:
+        """G(z) of a latent list (one standardised tensor per level)."""
         return self.glow.decode(list(z_list))
 
     def decode_shifted(self, z_list: Sequence[Tensor], shift: Tensor) -> Tensor:
@@ -90,6 +93,14 @@ class FrozenGlow:
     def to_unit(x: Tensor) -> Tensor:
         """Model space [-0.5, 0.5] -> [0, 1], clamped (non-finite pixels become 0)."""
         return (x.nan_to_num(0.0, 0.0, 0.0) + 0.5).clamp(0.0, 1.0)
+
+
+def quantise(x: Tensor) -> Tensor:
+    """Model-space NCHW decodes -> uint8 NHWC, as dataset images are stored: round(255 * to_unit(x)).
+
+    Shared by the pair bank and the generated-image teachers, so both store decodes as real images are stored.
+    """
+    return torch.round(FrozenGlow.to_unit(x.detach()) * 255.0).to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
 @torch.no_grad()

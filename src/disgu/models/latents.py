@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from disgu.discovery.generator import encode_images
 from disgu.errors import UserError
+from disgu.models.generator import encode_images
 from disgu.models.glow import Glow
 
 
