@@ -22,10 +22,10 @@ import torch
 
 from disgu.atomic import atomic_path, write_json
 from disgu.baselines.trainer import load_model_from_run
-from disgu.contrastive.encoder import ContrastiveEncoder
 from disgu.data import load_dataset
 from disgu.evaluation import representation_function
 from disgu.metrics import aggregate, evaluate_representation, format_markdown
+from disgu.models.encoder import ContrastiveEncoder
 from disgu.pipeline.config import make_config
 
 
@@ -45,9 +45,9 @@ def _disgu(run: str):
 
 def _glow_ica_codes(run: str):
     """Codes of the run's Glow-ICA frame read off each image through the Glow itself (the distillation's teacher)."""
-    from disgu.discovery.generator import FrozenGlow
     from disgu.glow_ica import GlowICA
     from disgu.models import load_glow
+    from disgu.models.generator import FrozenGlow
 
     frame = GlowICA.load(Path(run) / "ica" / "frame.npz")
     glow, _ = load_glow(Path(run) / "glow" / "glow.safetensors")

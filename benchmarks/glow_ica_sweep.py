@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from disgu.data import load_dataset
-from disgu.discovery.generator import FrozenGlow
 from disgu.glow_ica import GlowICA
 from disgu.glow_ica.latents import sample_indices
 from disgu.metrics.mig import mig_from_samples
 from disgu.models import load_pretrained_glow
+from disgu.models.generator import FrozenGlow
 
 
 def _encode(frozen: FrozenGlow, images: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -33,11 +34,11 @@ def main() -> None:
     from oracle_directions import oracle_directions
 
     from disgu.data import load_dataset
-    from disgu.discovery.generator import FrozenGlow
     from disgu.discovery.ica_base import symmetric_orthogonalisation
-    from disgu.discovery.navigator import Navigator
-    from disgu.discovery.trainer import DiscoveryConfig, save_navigator
+    from disgu.discovery.trainer import DiscoveryConfig
     from disgu.models import load_glow
+    from disgu.models.generator import FrozenGlow
+    from disgu.models.navigator import Navigator, save_navigator
     from disgu.pipeline.stages import write_done
 
     torch.set_flush_denormal(True)
@@ -57,7 +58,7 @@ def main() -> None:
         frame = torch.stack([oracles[name] for name in ds.factor_names], 1).double().numpy()
         base = torch.from_numpy(symmetric_orthogonalisation(frame)).float()
         nav = Navigator(frozen.nav_dim, n, "ortho", base, init_scale=0.0)
-        save_navigator(out / "discovery" / "navigator.pt", nav, DiscoveryConfig(n_directions=n), frozen.levels)
+        save_navigator(out / "discovery" / "navigator.pt", nav, asdict(DiscoveryConfig(n_directions=n)), frozen.levels)
         write_done(out, "discovery", {"stage": "discovery", "label_derived": list(ds.factor_names)})
     subprocess.run(run, check=True)
 

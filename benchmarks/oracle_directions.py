@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from disgu.data import load_dataset
-from disgu.discovery.generator import FrozenGlow
 from disgu.discovery.pca_base import principal_frame
-from disgu.discovery.shifts import LatentSource
-from disgu.discovery.trainer import load_navigator
 from disgu.models import input_to_images, load_glow
+from disgu.models.generator import FrozenGlow
+from disgu.models.latents import LatentSource
+from disgu.models.navigator import load_navigator
 
 
 def oracle_directions(frozen: FrozenGlow, ds, pairs: int, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, float]]:

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 import disgu.contrastive.bank as bank_mod
-from disgu.contrastive import ContrastiveConfig, ContrastiveEncoder, load_encoder, train_contrastive
-from disgu.contrastive.bank import BankSpec, PairBank, decode_chunk, fill_bank, fingerprint, quantise, to_encoder_input
+from disgu.contrastive import ContrastiveConfig, train_contrastive
+from disgu.contrastive.bank import BankSpec, PairBank, decode_chunk, fill_bank, fingerprint, to_encoder_input
 from disgu.contrastive.losses import pair_loss
 from disgu.contrastive.trainer import bank_step
-from disgu.discovery import FrozenGlow, LatentSource, Navigator
 from disgu.errors import UserError
+from disgu.models import ContrastiveEncoder, FrozenGlow, LatentSource, Navigator, load_encoder
+from disgu.models.generator import quantise
 
 FILES = ("pairs.npy", "eps.npy", "directions.npy")
 

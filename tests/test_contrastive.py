@@ -8,19 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from disgu.contrastive import (
-    ContrastiveConfig,
-    ContrastiveEncoder,
-    contrastive_bce_loss,
-    entropy_loss,
-    load_encoder,
-    train_contrastive,
-    variation,
-)
+from disgu.contrastive import ContrastiveConfig, contrastive_bce_loss, entropy_loss, train_contrastive, variation
 from disgu.contrastive.losses import flipped_negative_targets
 from disgu.contrastive.trainer import contrastive_step
-from disgu.discovery import FrozenGlow, LatentSource, Navigator
 from disgu.errors import UserError
+from disgu.models import ContrastiveEncoder, FrozenGlow, LatentSource, Navigator, load_encoder
 
 
 def _bce(logit: float, target: float) -> float:
@@ -133,7 +125,7 @@ def test_train_contrastive_writes_encoder_and_navigator(tiny_glow, tmp_path):
     enc = load_encoder(tmp_path / "encoder.pt")
     assert enc.out_dim == 4
     assert not torch.allclose(nav.matrix().detach(), before)  # fine-tuned jointly
-    from disgu.discovery.trainer import load_navigator
+    from disgu.models.navigator import load_navigator
 
     saved, levels = load_navigator(tmp_path / "navigator.pt")
     assert levels == (1,) and torch.allclose(saved.matrix(), nav.matrix().detach())
@@ -147,7 +139,7 @@ def test_train_contrastive_with_pruning_uses_the_kept_directions(tiny_glow, tmp_
                             prune_samples=2)
     summary = train_contrastive(tiny_glow, nav, (1,), cfg, tmp_path, seed=0, progress=False)
     assert len(summary["directions"]) == 3 and summary["pruning"]["before"] == 5
-    from disgu.discovery.trainer import load_navigator
+    from disgu.models.navigator import load_navigator
 
     saved, _ = load_navigator(tmp_path / "navigator.pt")
     assert saved.active.tolist() == summary["directions"]

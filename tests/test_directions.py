@@ -15,8 +15,8 @@ from disgu.directions.closed_form import closed_form_directions
 from disgu.directions.config import RegressionConfig
 from disgu.directions.jacobian import jacobian_directions, jtj_product, leading_eigenvectors, prior_batches
 from disgu.directions.regression import direction_coordinates, train_regression_encoder
-from disgu.discovery.generator import FrozenGlow
 from disgu.models import Glow, GlowConfig
+from disgu.models.generator import FrozenGlow
 
 
 def _same_up_to_sign(a: np.ndarray, b: np.ndarray, tol: float = 1e-4) -> None:
@@ -158,11 +158,10 @@ def _frame(method: str, frozen: FrozenGlow, dataset, tmp_path) -> np.ndarray:
         return jacobian_directions(frozen, 3, 4, 0.7, 0, iterations=2, batch_size=2, progress=False)[0]
     if method == "ica":
         return independent_directions(frozen, dataset, 3, 40, seed=0)
-    from disgu.discovery.navigator import Navigator
-    from disgu.discovery.trainer import DiscoveryConfig, save_navigator
+    from disgu.models.navigator import Navigator, save_navigator
 
     nav = Navigator(frozen.nav_dim, 3, "ortho", "random", 0.01, generator=torch.Generator().manual_seed(0))
-    save_navigator(tmp_path / "navigator.pt", nav, DiscoveryConfig(n_directions=3), frozen.levels)
+    save_navigator(tmp_path / "navigator.pt", nav, {}, frozen.levels)
     return discovered_directions(tmp_path / "navigator.pt", frozen.levels)
 
 
@@ -174,7 +173,7 @@ def test_each_method_gives_unit_directions_and_an_encoder_with_one_code_each(met
     cfg = RegressionConfig(images=24, chunk=8, steps=2, batch_size=4, heldout=4, checkpoint_every=1, log_every=1)
     summary = train_regression_encoder(frozen, frame, cfg, tmp_path / "encoder", seed=0, progress=False)
     assert summary["steps"] == 2 and summary["codes"] == 3
-    from disgu.contrastive.encoder import load_encoder
+    from disgu.models.encoder import load_encoder
 
     encoder = load_encoder(tmp_path / "encoder" / "encoder.pt")
     codes = encoder.encode_images(tiny_data.images(np.arange(5)))

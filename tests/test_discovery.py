@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from disgu.discovery import DiscoveryConfig, FrozenGlow, LatentSource, Navigator, build_reconstructor, parse_levels
+from disgu.discovery import DiscoveryConfig
 from disgu.discovery.losses import direction_loss
-from disgu.discovery.shifts import sample_other_directions, sample_shifts
-from disgu.discovery.trainer import _pair_batch, build_navigator, load_navigator, train_discovery
+from disgu.discovery.trainer import _pair_batch, build_navigator, train_discovery
 from disgu.errors import UserError
+from disgu.models import FrozenGlow, LatentSource, Navigator, build_reconstructor, load_navigator, parse_levels
+from disgu.training.shifts import sample_other_directions, sample_shifts
 
 
 def _orthonormality_error(m: torch.Tensor) -> float:
@@ -160,8 +161,8 @@ def test_discovery_resume_matches_uninterrupted_run(tiny_glow, tmp_path):
 
 
 def test_pruning_keeps_distinct_directions_and_survives_save_load(tiny_glow, tmp_path):
-    from disgu.discovery.prune import image_effects, select_distinct
-    from disgu.discovery.trainer import save_navigator
+    from disgu.contrastive.prune import image_effects, select_distinct
+    from disgu.models.navigator import save_navigator
 
     # Hand-made effect maps: 0 and 1 alike (cos 0.99), 2 different, 3 weak but also alike to 0.
     e = torch.tensor([[1.0, 0.0, 0.0], [0.99, 0.14, 0.0], [0.0, 0.0, 2.0], [0.1, 0.0, 0.001]])
@@ -176,7 +177,7 @@ def test_pruning_keeps_distinct_directions_and_survives_save_load(tiny_glow, tmp
     assert nav.n_directions == 2 and nav.n_total == 5
     assert torch.allclose(nav.matrix().detach(), full[:, [4, 1]])
     assert _orthonormality_error(nav.matrix().detach()) < 1e-5
-    save_navigator(tmp_path / "nav.pt", nav, DiscoveryConfig(n_directions=5), (1,))
+    save_navigator(tmp_path / "nav.pt", nav, {}, (1,))
     loaded, _ = load_navigator(tmp_path / "nav.pt")
     assert loaded.active.tolist() == [4, 1] and torch.allclose(loaded.matrix(), nav.matrix().detach())
 

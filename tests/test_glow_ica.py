@@ -10,10 +10,10 @@ import torch
 from click.testing import CliRunner
 
 from disgu.cli import cli
-from disgu.contrastive.encoder import CodeEncoder, load_encoder, save_encoder
 from disgu.glow_ica import GlowICA, dependent_groups, fit_group_codes, fit_latent_ica
 from disgu.glow_ica.distil import ICAConfig, train_distilled_encoder
 from disgu.metrics.mig import mig_from_samples
+from disgu.models.encoder import CodeEncoder, load_encoder, save_encoder
 from disgu.pipeline.config import make_config
 from disgu.pipeline.stages import done_marker, planned_stages
 
@@ -171,9 +171,9 @@ def test_bad_ica_settings_are_refused_before_any_stage(tmp_path):
 
 
 def test_generated_teacher_decodes_the_same_sample_after_a_lost_chunk(tmp_path):
-    from disgu.discovery.generator import FrozenGlow
     from disgu.glow_ica.generated import decode_in_chunks
     from disgu.models import Glow, GlowConfig
+    from disgu.models.generator import FrozenGlow
 
     torch.manual_seed(0)
     glow = Glow(GlowConfig(in_channels=3, resolution=8, n_levels=2, n_steps=1, hidden=8))

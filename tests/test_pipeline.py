@@ -311,7 +311,7 @@ def test_pca_base_discovery_stage_gets_the_images(tmp_path):
                                       str(out), "--no-progress", "--device", "cpu", "--stages", "glow,discovery",
                                       "--set", "discovery.navigator_base=pca", "--set", "discovery.pca_images=40"])
     assert result.exit_code == 0, result.output + str(result.exception)
-    from disgu.discovery.trainer import load_navigator
+    from disgu.models.navigator import load_navigator
 
     nav, _ = load_navigator(out / "discovery" / "navigator.pt")
     assert not torch.equal(nav.base, torch.eye(*nav.base.shape))  # the data frame, not the identity

@@ -62,7 +62,7 @@ def test_discovery_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_g
 
 def test_contrastive_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_glow, tmp_path, monkeypatch):
     from disgu.contrastive import trainer
-    from disgu.discovery import FrozenGlow, Navigator
+    from disgu.models import FrozenGlow, Navigator
 
     frozen = FrozenGlow(tiny_glow, (1,))
     cfg = trainer.ContrastiveConfig(out_dim=4, batch_size=2, n_positives=2, n_negatives=3, steps=4,

@@ -1,9 +1,8 @@
-"""Baselines that Dis-GU is measured against: beta-VAE / FactorVAE at the same budget, and an untrained encoder."""
+"""Baselines that Dis-GU is measured against: beta-VAE / FactorVAE at the same budget, and an untrained encoder.
 
-from disgu.baselines.beta_vae import BetaVAE, ConvEncoder, DeconvDecoder, FactorVAE, build_model
+The networks are `disgu.models.vae`; this package holds their training loop and losses.
+"""
+
 from disgu.baselines.trainer import BaselineConfig, load_model_from_run, train
 
-__all__ = [
-    "BaselineConfig", "BetaVAE", "ConvEncoder", "DeconvDecoder", "FactorVAE", "build_model",
-    "load_model_from_run", "train",
-]
+__all__ = ["BaselineConfig", "load_model_from_run", "train"]

@@ -1,16 +1,53 @@
 """The losses of the VAE baselines, as disentanglement_lib computes them (`vae.py`).
 
-beta-VAE: recon + beta * KL. FactorVAE: recon + KL + gamma * TC, the total correlation TC of
-q(z) estimated by a discriminator between q(z) and its dimension-wise shuffle (the density-ratio
-trick), which is trained on its own cross-entropy (`discriminator_loss`). DIP-VAE (Kumar et al. 2018):
-recon + KL + `dip_regularizer`, which pulls a covariance of the codes towards the identity.
+Reconstruction = sigmoid cross-entropy summed over pixels, KL of the diagonal Gaussian to N(0, I)
+summed over latents, both averaged over the batch. beta-VAE: recon + beta * KL (beta = 5 in the
+paper's table). FactorVAE: recon + KL + gamma * TC, the total correlation TC of q(z) estimated by
+a discriminator between q(z) and its dimension-wise shuffle (the density-ratio trick; gamma = 9
+here, as the paper states; disentanglement_lib's study sweeps it), which is trained on its own
+cross-entropy (`discriminator_loss`). DIP-VAE (Kumar et al. 2018): recon + KL + `dip_regularizer`,
+which pulls a covariance of the codes towards the identity. The networks are `disgu.models.vae`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from disgu.models.vae import DIP_TYPES, DIPVAE, BetaVAE, FactorVAE
+
+
+@dataclass
+class VAEOutput:
+    """One forward pass: the loss to minimise and its parts, for logging."""
+
+    loss: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+    z: torch.Tensor
+    mean: torch.Tensor
+    log_var: torch.Tensor
+    tc: torch.Tensor | None = None  # FactorVAE's total-correlation estimate
+    dip: torch.Tensor | None = None  # DIP-VAE's regulariser, weights included
+
+
+def vae_loss(model: BetaVAE, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
+    """The model's loss on images x in [0, 1]: recon + beta * KL, plus gamma * TC for a FactorVAE or the
+    DIP regulariser for a DIP-VAE."""
+    p = model(x, noise)
+    recon = bernoulli_recon_loss(p.logits, x)
+    kl = gaussian_kl(p.mean, p.log_var)
+    out = VAEOutput(loss=recon + model.beta * kl, recon=recon, kl=kl, z=p.z, mean=p.mean, log_var=p.log_var)
+    if isinstance(model, FactorVAE):
+        out.tc = total_correlation(model.discriminator(p.z))
+        out.loss = out.loss + model.gamma * out.tc
+    if isinstance(model, DIPVAE):
+        out.dip = dip_regularizer(p.mean, p.log_var, model.dip_type, model.lambda_od, model.lambda_d)
+        out.loss = out.loss + out.dip
+    return out
 
 
 def bernoulli_recon_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -43,11 +80,6 @@ def discriminator_loss(discriminator: nn.Module, z: torch.Tensor,
     logits_perm = discriminator(shuffle_dims(z, generator))
     zeros = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
     return 0.5 * (F.cross_entropy(logits_q, zeros) + F.cross_entropy(logits_perm, zeros + 1))
-
-
-# DIP-VAE's (lambda_od, lambda_d) per type, as disentanglement_lib sets them (lambda_d = 10 / 1 x lambda_od)
-DIP_TYPES = ("i", "ii")
-DIP_DEFAULTS = {"i": (10.0, 100.0), "ii": (1.0, 1.0)}
 
 
 def dip_covariance(mean: torch.Tensor, log_var: torch.Tensor, dip_type: str) -> torch.Tensor:

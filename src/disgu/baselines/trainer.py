@@ -26,8 +26,7 @@ import numpy as np
 import torch
 
 from disgu.atomic import write_json
-from disgu.baselines.beta_vae import DIPVAE, BetaVAE, FactorVAE, build_model
-from disgu.baselines.losses import DIP_DEFAULTS
+from disgu.baselines.losses import discriminator_loss, vae_loss
 from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint
 from disgu.data import ImageDataset, load_dataset
 from disgu.distributed import (
@@ -39,6 +38,7 @@ from disgu.distributed import (
     world,
 )
 from disgu.errors import UserError
+from disgu.models.vae import DIP_DEFAULTS, BetaVAE, FactorVAE, build_model
 from disgu.runinfo import write_run_info
 from disgu.training.checkpoints import save_training_checkpoint
 from disgu.training.logs import TrainingLog
@@ -196,16 +196,16 @@ def train_step(model: BetaVAE, optimizers: dict[str, torch.optim.Optimizer], x: 
     guard = guard if guard is not None else NonFiniteGuard()
     model.train()
     noise = torch.randn(x.shape[0], model.latent_dim, generator=gen).to(x.device)
-    out = model(x, noise)
+    out = vae_loss(model, x, noise)
     _update(out.loss, optimizers["vae"], guard)
     scalars = {"loss": out.loss.item(), "recon": out.recon.item(), "kl": out.kl.item()}
-    if isinstance(model, DIPVAE):
-        scalars["dip"] = out.loss.item() - scalars["recon"] - scalars["kl"]
+    if out.dip is not None:
+        scalars["dip"] = out.dip.item()
     if isinstance(model, FactorVAE):
         # zero_grad in _update drops the gradient the VAE loss left on the discriminator
-        d_loss = model.discriminator_loss(out.z, gen)
+        d_loss = discriminator_loss(model.discriminator, out.z, gen)
         _update(d_loss, optimizers["discriminator"], guard)
-        scalars["tc"] = (out.loss.item() - out.recon.item() - out.kl.item()) / model.gamma
+        scalars["tc"] = out.tc.item()
         scalars["discriminator"] = d_loss.item()
     return scalars
 

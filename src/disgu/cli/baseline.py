@@ -9,10 +9,9 @@ from pathlib import Path
 
 import click
 
-from disgu.baselines.losses import DIP_DEFAULTS
 from disgu.cli.options import POSITIVE, output_callback, seed_option, set_option, threads_option
-from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
+from disgu.models.vae import DIP_DEFAULTS
 
 
 def _common_options(f):
@@ -105,7 +104,7 @@ for _kind in ("i", "ii"):
 @_common_options
 @click.option("--encoder", "arch", type=click.Choice(["auto", "contrastive", "beta-vae"]), default="auto",
               show_default=True,
-              help="Architecture: Dis-GU's contrastive encoder (auto, when installed) or the beta-VAE encoder.")
+              help="Architecture: Dis-GU's contrastive encoder (auto) or the beta-VAE encoder.")
 @click.option("--dim", type=click.IntRange(min=2), default=None,
               help="Code size (default 64 for the contrastive encoder, 10 for the beta-VAE one).")
 def untrained_command(**opts) -> None:
@@ -238,22 +237,14 @@ def _untrained_encoder(arch: str, dim: int | None, resolution: int, channels: in
     """(architecture name, code size, images -> codes) of a freshly initialised encoder."""
     import torch
 
-    if arch == "auto":
-        try:
-            import disgu.contrastive.encoder  # noqa: F401
-            arch = "contrastive"
-        except ImportError:
-            arch = "beta-vae"
     torch.manual_seed(seed)
-    if arch == "contrastive":
-        try:
-            from disgu.contrastive.encoder import ContrastiveEncoder
-        except ImportError:
-            raise UserError("--encoder contrastive: disgu.contrastive is not installed here") from None
+    if arch in ("auto", "contrastive"):
+        from disgu.models.encoder import ContrastiveEncoder
+
         dim = dim or 64
         net = ContrastiveEncoder(in_channels=channels, resolution=resolution, out_dim=dim).to(device).eval()
-        return arch, dim, net
-    from disgu.baselines.beta_vae import ConvEncoder
+        return "contrastive", dim, net
+    from disgu.models.vae import ConvEncoder
 
     dim = dim or 10
     net = ConvEncoder(resolution, channels, dim).to(device).eval()

@@ -23,9 +23,9 @@ def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents
     import json
     from pathlib import Path
 
-    from disgu.discovery.generator import FrozenGlow
     from disgu.errors import UserError
     from disgu.evaluation.directions import saved_direction_labels
+    from disgu.models.generator import FrozenGlow
     from disgu.pipeline.config import RunConfig
     from disgu.pipeline.stages import load_trained
     from disgu.viz.traverse import write_traversals

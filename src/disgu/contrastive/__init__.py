@@ -1,16 +1,16 @@
-"""Contrastive disentanglement (module Theta_E): an encoder trained on variations along the discovered directions."""
+"""Contrastive disentanglement (module Theta_E): an encoder trained on variations along the discovered directions.
 
-from disgu.contrastive.encoder import ContrastiveEncoder, load_encoder, save_encoder
+The encoder network is `disgu.models.encoder`; this package holds the stage: its loop, losses, pair bank
+and the pruning of alike directions.
+"""
+
 from disgu.contrastive.losses import contrastive_bce_loss, entropy_loss, variation
 from disgu.contrastive.trainer import ContrastiveConfig, train_contrastive
 
 __all__ = [
     "ContrastiveConfig",
-    "ContrastiveEncoder",
     "contrastive_bce_loss",
     "entropy_loss",
-    "load_encoder",
-    "save_encoder",
     "train_contrastive",
     "variation",
 ]

@@ -12,8 +12,8 @@ Files in the bank dir:
 Slot i moves along direction i % n_directions, so every direction gets the same number of pairs
 and a fill chunk of consecutive slots covers the directions evenly.
 
-Images are stored as real dataset images are, uint8 = round(255 * to_unit(x)), and the encoder
-reads them as uint8 / 255, its path for real images (`ContrastiveEncoder.encode_images`): the
+Images are stored as real dataset images are, uint8 = round(255 * to_unit(x)) (`models.generator.quantise`),
+and the encoder reads them as uint8 / 255, its path for real images (`ContrastiveEncoder.encode_images`): the
 input differs from the on-the-fly path's to_unit(x) by at most 1/510. (Glow's n_bits grid,
 `input_to_images`, was not used: it moves pixels by up to a bin from what the encoder sees on the fly.)
 
@@ -39,12 +39,13 @@ import torch
 from torch import Tensor
 
 from disgu.atomic import atomic_path, write_json
-from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.navigator import Navigator
-from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
 from disgu.distributed import is_main
 from disgu.errors import UserError
+from disgu.models.generator import FrozenGlow, quantise
+from disgu.models.latents import LatentSource
+from disgu.models.navigator import Navigator
 from disgu.training.progress import progress_bar
+from disgu.training.shifts import sample_other_directions, sample_shifts
 
 FORMAT = "disgu-pair-bank"
 VERSION = 1
@@ -85,11 +86,6 @@ def fingerprint(frozen: FrozenGlow, navigator: Navigator) -> str:
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def quantise(x: Tensor) -> Tensor:
-    """Model-space NCHW decodes -> uint8 NHWC, as dataset images are stored: round(255 * to_unit(x))."""
-    return torch.round(FrozenGlow.to_unit(x.detach()) * 255.0).to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
 def to_encoder_input(images: Tensor, device: torch.device | str = "cpu") -> Tensor:

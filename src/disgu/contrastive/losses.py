@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from disgu.contrastive.encoder import ContrastiveEncoder
     from disgu.contrastive.trainer import ContrastiveConfig
+    from disgu.models.encoder import ContrastiveEncoder
 
 
 def variation(shifted: Tensor, base: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ each step draws its B + N + K pairs from it; both paths compute the loss with `p
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,19 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fingerprint, to_encoder_input
-from disgu.contrastive.encoder import ContrastiveEncoder, save_encoder
 from disgu.contrastive.losses import pair_loss
-from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.navigator import Navigator
-from disgu.discovery.shifts import LatentSource, sample_other_directions, sample_shifts
 from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
 from disgu.errors import UserError
+from disgu.models.encoder import ContrastiveEncoder, save_encoder
+from disgu.models.generator import FrozenGlow
 from disgu.models.glow import Glow
+from disgu.models.latents import LatentSource
+from disgu.models.navigator import Navigator, save_navigator
 from disgu.training.checkpoints import load_stage, save_stage
 from disgu.training.logs import TrainingLog
 from disgu.training.nan_guard import NonFiniteGuard
 from disgu.training.progress import progress_bar
+from disgu.training.shifts import sample_other_directions, sample_shifts
 from disgu.training.stop import StopRequest
 
 
@@ -143,10 +145,12 @@ def apply_update(loss: torch.Tensor | None, opt: torch.optim.Optimizer, params: 
 
 
 def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: ContrastiveConfig, out_dir: str | Path,
-                      seed: int, dataset=None, progress: bool = True, discovery_config=None) -> dict[str, Any]:
+                      seed: int, dataset=None, progress: bool = True,
+                      navigator_settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train E (and fine-tune the navigator, or train from a pair bank); resumable.
 
     Writes encoder.pt, navigator.pt, summary.json, log.jsonl (and bank/ with cfg.bank).
+    `navigator_settings` (the run's `discovery` section, a dict) is saved with the navigator.
     SIGTERM / Ctrl-C: checkpoint, then KeyboardInterrupt.
     """
     check_bank_config(cfg)
@@ -226,22 +230,15 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     if bank is not None:
         summary["bank"] = _bank_summary(bank_fill, seen, counters, cfg.steps - start, loop_seconds)
     if is_main():
-        from dataclasses import replace
-
-        from disgu.discovery.trainer import DiscoveryConfig, save_navigator
-
         save_encoder(out_dir / "encoder.pt", encoder)
-        # the discovery settings the navigator came from (defaults only when the caller has none)
-        nav_cfg = replace(discovery_config or DiscoveryConfig(), n_directions=navigator.n_total,
-                          navigator=navigator.kind)
-        save_navigator(out_dir / "navigator.pt", navigator, nav_cfg, frozen.levels)
+        save_navigator(out_dir / "navigator.pt", navigator, navigator_settings or {}, frozen.levels)
         write_json(out_dir / "summary.json", summary)
     return summary
 
 
 def _prune(frozen: FrozenGlow, navigator: Navigator, cfg: ContrastiveConfig, seed: int) -> dict[str, Any]:
     """Drop directions whose image effects are too alike (before E sees any): {'before', 'kept'}."""
-    from disgu.discovery.prune import image_effects, select_distinct
+    from disgu.contrastive.prune import image_effects, select_distinct
 
     before = navigator.active.tolist()
     effects = image_effects(frozen, navigator, cfg.prune_samples, cfg.shift_range, cfg.temperature, seed + 5)

@@ -11,7 +11,7 @@ from disgu.errors import UserError
 
 def discovered_directions(navigator_path: str | Path, levels: tuple[int, ...]) -> np.ndarray:
     """(nav_dim, k) unit columns of a saved navigator, checked to navigate `levels` of the same Glow."""
-    from disgu.discovery.trainer import load_navigator
+    from disgu.models.navigator import load_navigator
 
     path = Path(navigator_path)
     if not path.is_file():

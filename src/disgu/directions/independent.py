@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disgu.discovery.generator import FrozenGlow
+from disgu.models.generator import FrozenGlow
 
 
 def independent_directions(frozen: FrozenGlow, dataset, n_directions: int, n_images: int, seed: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from disgu.discovery.generator import FrozenGlow
+from disgu.models.generator import FrozenGlow
 
 
 def jtj_product(decode: Callable[[Tensor], Tensor], z: Tensor, vectors: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disgu.discovery.generator import FrozenGlow
+from disgu.models.generator import FrozenGlow
 
 
 def principal_directions(frozen: FrozenGlow, dataset, n_directions: int, n_images: int, seed: int

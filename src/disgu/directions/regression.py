@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from disgu.directions.config import RegressionConfig
-from disgu.discovery.generator import FrozenGlow
+from disgu.models.generator import FrozenGlow
 
 
 def is_orthonormal(directions: np.ndarray, atol: float = 1e-5) -> bool:

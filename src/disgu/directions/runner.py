@@ -114,8 +114,8 @@ def run_direction_baseline(cfg: DirectionBaselineConfig, out: str | Path, progre
                            log: Callable[[str], None] = print) -> DirectionRun:
     """Glow -> (discovery) -> directions -> regression encoder in `out`, skipping the finished parts."""
     from disgu.data import load_dataset
-    from disgu.discovery.generator import parse_levels
     from disgu.distributed import resolve_device
+    from disgu.models.generator import parse_levels
     from disgu.pipeline.stages import RunContext, stage_discovery, stage_glow
     from disgu.runinfo import write_run_info
 
@@ -172,7 +172,7 @@ def run_direction_baseline(cfg: DirectionBaselineConfig, out: str | Path, progre
         t0 = time.perf_counter()
         info = fn()
         write_json(_done(out, name), {"part": name, "wall_seconds": round(time.perf_counter() - t0, 2), **info})
-    from disgu.contrastive.encoder import load_encoder
+    from disgu.models.encoder import load_encoder
 
     def seconds(part: str) -> float:
         path = _done(out, part)

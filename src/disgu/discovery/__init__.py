@@ -1,19 +1,9 @@
-"""Direction discovery (learner Omega_LD): a navigator of orthonormal latent directions and a reconstructor."""
+"""Direction discovery (learner Omega_LD): train a navigator of latent directions against a reconstructor.
 
-from disgu.discovery.generator import FrozenGlow, parse_levels
-from disgu.discovery.navigator import Navigator
-from disgu.discovery.reconstructor import build_reconstructor
-from disgu.discovery.shifts import LatentSource, sample_directions, sample_shifts
-from disgu.discovery.trainer import DiscoveryConfig, train_discovery
+The networks (navigator, reconstructor, the frozen Glow) are in `disgu.models`; this package holds
+the stage: its training loop, its loss, and the data-derived navigator starts.
+"""
 
-__all__ = [
-    "DiscoveryConfig",
-    "FrozenGlow",
-    "LatentSource",
-    "Navigator",
-    "build_reconstructor",
-    "parse_levels",
-    "sample_directions",
-    "sample_shifts",
-    "train_discovery",
-]
+from disgu.discovery.trainer import DiscoveryConfig, build_navigator, train_discovery
+
+__all__ = ["DiscoveryConfig", "build_navigator", "train_discovery"]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from disgu.discovery.generator import FrozenGlow
+from disgu.models.generator import FrozenGlow
 
 
 def symmetric_orthogonalisation(m: np.ndarray) -> np.ndarray:
@@ -27,7 +27,7 @@ def independent_frame(frozen: FrozenGlow, dataset, n_directions: int, n_images: 
                       orthonormal: bool = True, batch_size: int = 256) -> Tensor:
     """(nav_dim, n_directions) unit columns: the independent components of the encoded images' latents."""
     from disgu.discovery.pca_base import encoded_sample
-    from disgu.glow_ica.components import fit_latent_ica
+    from disgu.latent_ica import fit_latent_ica
 
     latents = encoded_sample(frozen, dataset, n_directions, n_images, seed, "independent", batch_size).numpy()
     frame = fit_latent_ica(latents, n_directions, seed).directions().T

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from disgu.discovery.generator import FrozenGlow
 from disgu.errors import UserError
+from disgu.models.generator import FrozenGlow
 
 
 def encoded_sample(frozen: FrozenGlow, dataset, n_directions: int, n_images: int, seed: int, frame: str,

@@ -16,18 +16,19 @@ from typing import Any
 import torch
 
 from disgu.atomic import write_json
-from disgu.discovery.generator import FrozenGlow, parse_levels
 from disgu.discovery.losses import clean_images, direction_loss
-from disgu.discovery.navigator import Navigator
-from disgu.discovery.reconstructor import build_reconstructor
-from disgu.discovery.shifts import LatentSource, sample_directions, sample_shifts
 from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
 from disgu.errors import UserError
+from disgu.models.generator import FrozenGlow, parse_levels
 from disgu.models.glow import Glow
+from disgu.models.latents import LatentSource
+from disgu.models.navigator import Navigator, save_navigator
+from disgu.models.reconstructor import build_reconstructor
 from disgu.training.checkpoints import load_stage, save_stage
 from disgu.training.logs import TrainingLog
 from disgu.training.nan_guard import NonFiniteGuard
 from disgu.training.progress import progress_bar
+from disgu.training.shifts import sample_directions, sample_shifts
 from disgu.training.stop import StopRequest
 
 
@@ -210,7 +211,7 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
         "train_seconds_this_session": time.perf_counter() - t0,
     }
     if is_main():
-        save_navigator(out_dir / "navigator.pt", navigator, cfg, frozen.levels)
+        save_navigator(out_dir / "navigator.pt", navigator, asdict(cfg), frozen.levels)
         write_json(out_dir / "summary.json", summary)
     return summary
 
@@ -229,25 +230,7 @@ def save_initial_navigator(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path
                "levels": list(frozen.levels), "heldout": None, "broken_fraction": None}
     if is_main():
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_navigator(out_dir / "navigator.pt", navigator, cfg, frozen.levels)
+        save_navigator(out_dir / "navigator.pt", navigator, asdict(cfg), frozen.levels)
         write_json(out_dir / "summary.json", summary)
     return summary
 
-
-def save_navigator(path: Path, navigator: Navigator, cfg: DiscoveryConfig, levels) -> None:
-    from disgu.checkpoint import save_checkpoint
-
-    save_checkpoint(path, model=navigator.state_dict(), step=0,
-                    config={"discovery": asdict(cfg), "levels": list(levels), "latent_dim": navigator.latent_dim})
-
-
-def load_navigator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Navigator, tuple[int, ...]]:
-    """(navigator, navigated levels) saved by the discovery stage."""
-    from disgu.checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(path, map_location)
-    c = ckpt["config"]
-    d = c["discovery"]
-    nav = Navigator(c["latent_dim"], d["n_directions"], d["navigator"], "identity", 0.0)
-    nav.load_state_dict(ckpt["model"])
-    return nav.to(map_location), tuple(c["levels"])

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.navigator import Navigator
+from disgu.models.generator import FrozenGlow
 from disgu.models.glow import input_to_images
+from disgu.models.navigator import Navigator
 
 
 def decoded_images(frozen: FrozenGlow, z: list[torch.Tensor], shift: torch.Tensor | None,

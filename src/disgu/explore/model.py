@@ -46,7 +46,7 @@ class Explorer:
     """Decode and encode for the explorer; every public method is safe to call from several threads."""
 
     def __init__(self, run_dir: str | Path, device: str = "cpu"):
-        from disgu.discovery.generator import FrozenGlow
+        from disgu.models.generator import FrozenGlow
         from disgu.pipeline.stages import load_trained
 
         run = Path(run_dir)
@@ -156,7 +156,7 @@ class Explorer:
                 self._cache.move_to_end(key)
                 return self._cache[key]
         if source == "image":
-            from disgu.discovery.shifts import encode_images
+            from disgu.models.generator import encode_images
 
             z = encode_images(self.frozen.glow, self.dataset.images(np.array([number])))
         else:

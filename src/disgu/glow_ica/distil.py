@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from disgu.atomic import write_json
-from disgu.contrastive.encoder import CodeEncoder, save_encoder
 from disgu.distributed import average_gradients, is_main, world
 from disgu.errors import UserError
 from disgu.glow_ica.losses import distil_loss, to_unit
+from disgu.models.encoder import CodeEncoder, save_encoder
 from disgu.training.checkpoints import load_stage, save_stage
 from disgu.training.logs import TrainingLog
 from disgu.training.nan_guard import NonFiniteGuard

@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from disgu.atomic import atomic_path
-from disgu.contrastive.bank import quantise
-from disgu.discovery.generator import FrozenGlow
+from disgu.models.generator import FrozenGlow, quantise
 
 
 def decode_in_chunks(frozen: FrozenGlow, n: int, temperature: float, seed: int, out_dir: Path, chunk: int,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from disgu.atomic import atomic_path
-from disgu.discovery.generator import FrozenGlow
+from disgu.models.generator import FrozenGlow
 
 
 def sample_indices(n_dataset: int, n: int, seed: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from disgu.contrastive.encoder import CodeEncoder
+from disgu.models.encoder import CodeEncoder
 
 
 def to_unit(images: Tensor) -> Tensor:

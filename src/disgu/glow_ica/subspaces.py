@@ -98,7 +98,7 @@ class GroupCodes:
         """(n, n_targets) coordinates -> (n, n_codes) codes; a group's code is an angle in [0, 2 pi)."""
         import torch
 
-        from disgu.contrastive.encoder import codes_from_coordinates
+        from disgu.models.encoder import codes_from_coordinates
 
         t = torch.from_numpy(np.asarray(coords, np.float64))
         return codes_from_coordinates(t, self.layout(), self.code_cuts()).numpy()

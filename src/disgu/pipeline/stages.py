@@ -17,6 +17,7 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ class RunContext:
         return model
 
     def frozen(self, glow, levels, broken_limit: float = 1.5):
-        from disgu.discovery.generator import FrozenGlow
+        from disgu.models.generator import FrozenGlow
 
         return FrozenGlow(glow, levels, broken_limit)
 
@@ -198,13 +199,13 @@ def stage_discovery(ctx: RunContext) -> dict[str, Any]:
 
 def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
     from disgu.contrastive.trainer import train_contrastive
-    from disgu.discovery.trainer import load_navigator
+    from disgu.models.navigator import load_navigator
 
     cfg = ctx.cfg.contrastive
     navigator, levels = load_navigator(ctx.run_dir / "discovery" / "navigator.pt", ctx.device)
     dataset = ctx.dataset if cfg.latents == "data" else None
     summary = train_contrastive(ctx.glow(), navigator, levels, cfg, ctx.run_dir / "contrastive", ctx.cfg.seed,
-                                dataset, ctx.progress, discovery_config=ctx.cfg.discovery)
+                                dataset, ctx.progress, navigator_settings=asdict(ctx.cfg.discovery))
     return {"mean_of_last_100_steps": summary["mean_of_last_100_steps"],
             "broken_fraction": summary["broken_fraction"]}
 
@@ -214,10 +215,10 @@ def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
 
 def stage_ica(ctx: RunContext) -> dict[str, Any]:
     """ica/frame.npz: independent components of the navigated latents of training images, and their groups."""
-    from disgu.discovery.generator import parse_levels
     from disgu.distributed import is_main
     from disgu.glow_ica import GlowICA
     from disgu.glow_ica.latents import encode_in_chunks, sample_indices
+    from disgu.models.generator import parse_levels
 
     cfg, out = ctx.cfg.ica, ctx.run_dir / "ica"
     glow = ctx.glow()
@@ -272,7 +273,7 @@ def stage_distil(ctx: RunContext) -> dict[str, Any]:
 
 def glow_ica_navigator(frame, device: torch.device | str = "cpu"):
     """A fixed `proj` navigator whose directions are the frame's independent components (for traversals)."""
-    from disgu.discovery.navigator import Navigator
+    from disgu.models.navigator import Navigator
 
     dirs = torch.from_numpy(frame.directions().T.astype(np.float32))
     nav = Navigator(dirs.shape[0], dirs.shape[1], kind="proj", base=dirs, init_scale=0.0)
@@ -281,9 +282,9 @@ def glow_ica_navigator(frame, device: torch.device | str = "cpu"):
 
 def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
     """(glow, navigator, levels, encoder) of a finished run: its representation's encoder and directions."""
-    from disgu.contrastive.encoder import load_encoder
-    from disgu.discovery.trainer import load_navigator
     from disgu.models import load_glow
+    from disgu.models.encoder import load_encoder
+    from disgu.models.navigator import load_navigator
 
     if representation_of(run_dir) == "glow-ica":
         from disgu.glow_ica import GlowICA

@@ -43,7 +43,7 @@ def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
     from disgu.evaluation import representation_function
 
     if (run.root / "encoder" / "encoder.pt").is_file():  # a direction baseline: its regression encoder
-        from disgu.contrastive.encoder import load_encoder
+        from disgu.models.encoder import load_encoder
 
         cfg = run.config
         dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from disgu.atomic import atomic_path, write_json
-from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.navigator import Navigator
 from disgu.evaluation.directions import decoded_images, direction_code_effects, rank_directions
+from disgu.models.generator import FrozenGlow
+from disgu.models.navigator import Navigator
 
 
 def _upscale(img: np.ndarray, scale: int) -> np.ndarray:

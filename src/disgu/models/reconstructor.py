@@ -76,6 +76,7 @@ class ResNet18Reconstructor(nn.Module):
 
 
 def build_reconstructor(kind: str, in_channels: int, n_directions: int) -> nn.Module:
+    """The named reconstructor (`light` or `resnet18`) for pairs of `in_channels`-channel images."""
     if kind == "light":
         return LightReconstructor(in_channels, n_directions)
     if kind == "resnet18":

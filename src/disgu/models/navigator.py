@@ -13,9 +13,17 @@ the subset is a buffer, saved with the weights. The base frame B is the first b 
 `ica_base.independent_frame`); a `proj` navigator also takes a frame of unit, non-orthogonal columns.
 It is a buffer too, saved with the weights. The learned part starts at init_scale * randn,
 so the directions start at (almost) B and move only as training asks them to.
+
+`save_navigator` / `load_navigator` are its file format (a state dict, loaded with
+weights_only): the discovery stage writes it, the contrastive stage fine-tunes and rewrites it,
+and evaluation, traversals and the direction baselines read it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -104,3 +112,28 @@ class Navigator(nn.Module):
     def directions(self) -> Tensor:
         """(b, a) unit directions, detached."""
         return self.matrix().T.detach().clone()
+
+
+def save_navigator(path: str | Path, navigator: Navigator, settings: Mapping[str, Any], levels: Sequence[int]) -> None:
+    """Write the navigator with the discovery settings it came from and the levels it navigates.
+
+    `settings` is the run's `discovery` section (a dict); its `n_directions` and `navigator` are
+    set from the navigator itself, so the file always rebuilds the module it holds.
+    """
+    from disgu.checkpoint import save_checkpoint
+
+    discovery = {**settings, "n_directions": navigator.n_total, "navigator": navigator.kind}
+    save_checkpoint(path, model=navigator.state_dict(), step=0,
+                    config={"discovery": discovery, "levels": list(levels), "latent_dim": navigator.latent_dim})
+
+
+def load_navigator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Navigator, tuple[int, ...]]:
+    """(navigator, navigated levels) as `save_navigator` wrote them."""
+    from disgu.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path, map_location)
+    c = ckpt["config"]
+    d = c["discovery"]
+    nav = Navigator(c["latent_dim"], d["n_directions"], d["navigator"], "identity", 0.0)
+    nav.load_state_dict(ckpt["model"])
+    return nav.to(map_location), tuple(c["levels"])

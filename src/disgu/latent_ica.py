@@ -3,6 +3,10 @@
 Why ICA: the factors of datasets like Shapes3D vary independently and are far from Gaussian, which
 is what independent component analysis recovers, while principal axes mix them (each principal axis
 of the shipped Shapes3D Glow's top level moves a hue together with the geometry). Labels are never used.
+
+Why a top-level module: the glow-ica stage reads codes from these components (`glow_ica.model`), the
+discovery stage starts a navigator at their directions (`discovery.ica_base`) and the `ica` direction
+baseline uses that start; none of those stages owns the fit, and none should import another.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ down to 4x4 spatial, then FC 256 -> FC 256 -> D. At 64x64 that is 7x7 + four str
 Smaller inputs need fewer halvings to reach 4x4, so the missing stride-2 convs are replaced by
 3x3 stride-1 convs (32x32: 7x7, 3x3, three 4x4/2): still 5 convs, same head. Inputs are images
 in [0, 1], NCHW.
+
+The contrastive stage trains a `ContrastiveEncoder`; the Glow-ICA distillation and the direction
+baselines' regression train a `CodeEncoder` (the same network with a fixed head); evaluation reads
+both through `load_encoder`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ _CHANNELS = (32, 32, 32, 64, 64)
 
 
 class ContrastiveEncoder(nn.Module):
+    """The 5-conv encoder E: images in [0, 1] (N, C, H, W) -> codes (N, out_dim)."""
+
     def __init__(self, in_channels: int = 3, resolution: int = 64, out_dim: int = 64):
         super().__init__()
         n_down = round(math.log2(resolution)) - 2
@@ -136,6 +142,7 @@ class CodeEncoder(ContrastiveEncoder):
 
 
 def save_encoder(path: str | Path, encoder: ContrastiveEncoder, extra: dict[str, Any] | None = None) -> None:
+    """Write the encoder's weights with the constructor arguments `load_encoder` rebuilds it from."""
     from disgu.checkpoint import save_checkpoint
 
     save_checkpoint(path, model=encoder.state_dict(), step=0, config={"encoder": encoder.config()}, extra=extra)

@@ -1,4 +1,4 @@
-"""beta-VAE and FactorVAE as disentanglement_lib builds them: the yardstick Dis-GU has to beat.
+"""The beta-VAE and FactorVAE networks as disentanglement_lib builds them: the yardstick Dis-GU has to beat.
 
 Architecture (disentanglement_lib `conv_encoder` / `deconv_decoder`, 64x64 input):
 encoder 4 convs (32, 32, 64, 64 channels, 4x4, stride 2, ReLU) -> FC 256 -> 2 x 10 (mean, log-variance);
@@ -6,12 +6,11 @@ decoder FC 256 -> FC 4*4*64 -> transposed convs (64, 32, 32, C; 4x4, stride 2) -
 Other power-of-two resolutions keep the 4x4x64 bottleneck and drop the first convs
 (32x32: 3 convs of 32, 64, 64 channels), so the FC layers and the latent are the same.
 
-Losses (disentanglement_lib `vae.py`; in losses.py): reconstruction = sigmoid cross-entropy summed over
-pixels, KL of the diagonal Gaussian to N(0, I) summed over latents, both averaged over the batch;
-beta-VAE: recon + beta * KL (beta = 5 in the paper's table); FactorVAE: recon + KL + gamma * TC,
-TC estimated by a 6 x 1000 discriminator between q(z) and its dimension-wise shuffle (gamma = 9 here,
-as the paper states; disentanglement_lib's study sweeps it); DIP-VAE-I / -II: recon + KL + the DIP
-regulariser on Cov[mu] (I) or E[Sigma] + Cov[mu] (II), lambda_od / lambda_d 10 / 100 (I) and 1 / 1 (II).
+FactorVAE's discriminator: 6 fully connected layers of 1000 units (LeakyReLU 0.2), 2 logits, on z.
+
+A model's forward pass returns what the losses need (`VAEPass`); the losses, weighted by the
+model's beta (beta-VAE), gamma (FactorVAE) or lambda_od / lambda_d (DIP-VAE), are the baseline
+stage's (`disgu.baselines.losses`).
 """
 
 from __future__ import annotations
@@ -22,14 +21,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from disgu.baselines.losses import (
-    DIP_DEFAULTS,
-    bernoulli_recon_loss,
-    dip_regularizer,
-    discriminator_loss,
-    gaussian_kl,
-    total_correlation,
-)
 from disgu.errors import UserError
 
 ENCODER_CHANNELS = (32, 32, 64, 64)  # disentanglement_lib conv_encoder, 64x64
@@ -95,12 +86,10 @@ class DeconvDecoder(nn.Module):
 
 
 @dataclass
-class VAEOutput:
-    """One forward pass: the loss to minimise and its parts, for logging."""
+class VAEPass:
+    """One pass through encoder, reparameterised sample and decoder."""
 
-    loss: torch.Tensor
-    recon: torch.Tensor
-    kl: torch.Tensor
+    logits: torch.Tensor  # Bernoulli logits of the reconstruction, (N, C, H, W)
     z: torch.Tensor
     mean: torch.Tensor
     log_var: torch.Tensor
@@ -120,15 +109,13 @@ class BetaVAE(nn.Module):
         """The representation that gets evaluated: the mean of q(z|x)."""
         return self.encoder(x)[0]
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
-        """Loss on images x in [0, 1]; `noise` ~ N(0, I) of shape (N, latent_dim) makes the pass reproducible."""
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEPass:
+        """Images x in [0, 1]; `noise` ~ N(0, I) of shape (N, latent_dim) makes the pass reproducible."""
         mean, log_var = self.encoder(x)
         if noise is None:
             noise = torch.randn_like(mean)
         z = mean + torch.exp(0.5 * log_var) * noise
-        recon = bernoulli_recon_loss(self.decoder(z), x)
-        kl = gaussian_kl(mean, log_var)
-        return VAEOutput(loss=recon + self.beta * kl, recon=recon, kl=kl, z=z, mean=mean, log_var=log_var)
+        return VAEPass(logits=self.decoder(z), z=z, mean=mean, log_var=log_var)
 
 
 class Discriminator(nn.Module):
@@ -157,21 +144,17 @@ class FactorVAE(BetaVAE):
         self.discriminator = Discriminator(latent_dim)
 
     def vae_parameters(self) -> list[nn.Parameter]:
+        """Encoder and decoder parameters: what the VAE optimiser updates (the discriminator has its own)."""
         return [*self.encoder.parameters(), *self.decoder.parameters()]
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
-        out = super().forward(x, noise)
-        logits = self.discriminator(out.z)
-        out.loss = out.recon + out.kl + self.gamma * total_correlation(logits)
-        return out
 
-    def discriminator_loss(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Cross-entropy telling q(z) from its dimension-wise shuffle (losses.discriminator_loss)."""
-        return discriminator_loss(self.discriminator, z, generator)
+# DIP-VAE's (lambda_od, lambda_d) per type, as disentanglement_lib sets them (lambda_d = 10 / 1 x lambda_od)
+DIP_TYPES = ("i", "ii")
+DIP_DEFAULTS = {"i": (10.0, 100.0), "ii": (1.0, 1.0)}
 
 
 class DIPVAE(BetaVAE):
-    """VAE + the DIP regulariser, which matches a covariance of the codes to the prior's identity."""
+    """A plain VAE (beta = 1) whose loss adds the DIP regulariser of type `dip_type` (Kumar et al. 2018)."""
 
     def __init__(self, resolution: int = 64, channels: int = 1, latent_dim: int = 10, dip_type: str = "i",
                  lambda_od: float | None = None, lambda_d: float | None = None):
@@ -180,12 +163,6 @@ class DIPVAE(BetaVAE):
         self.dip_type = dip_type
         self.lambda_od = float(od if lambda_od is None else lambda_od)
         self.lambda_d = float(d if lambda_d is None else lambda_d)
-
-    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> VAEOutput:
-        out = super().forward(x, noise)
-        out.loss = out.recon + out.kl + dip_regularizer(out.mean, out.log_var, self.dip_type, self.lambda_od,
-                                                        self.lambda_d)
-        return out
 
 
 MODELS = {"beta-vae": BetaVAE, "factor-vae": FactorVAE, "dip-vae-i": DIPVAE, "dip-vae-ii": DIPVAE}

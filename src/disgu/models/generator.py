@@ -4,6 +4,8 @@ Glow's weights never change here, but gradients flow through its reverse pass in
 produced the shift (the navigator). A shifted latent can leave the region where the reverse
 pass is well behaved; `broken_mask` names the decodes that came back non-finite or with
 pixels far outside the image range, so the stages can skip those pairs and count them.
+Every stage that decodes or encodes through the Glow (discovery, contrastive, glow-ica, the
+direction baselines, evaluation) uses this one wrapper, so it lives with the networks.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from torch import Tensor
 
 from disgu.errors import UserError
-from disgu.models.glow import Glow, flatten_latents, latent_dim, replace_levels, unflatten_latents
+from disgu.models.glow import Glow, flatten_latents, images_to_input, latent_dim, replace_levels, unflatten_latents
 
 
 def parse_levels(spec: str | Sequence[int], n_levels: int) -> tuple[int, ...]:
@@ -68,11 +70,10 @@ class FrozenGlow:
 
     def encode_navigated(self, images: np.ndarray, batch_size: int = 64) -> Tensor:
         """(N, nav_dim) navigated latents f(x) of uint8 images (Glow's exact inverse, at the bins' centres)."""
-        from disgu.discovery.shifts import encode_images
-
         return self.navigated(encode_images(self.glow, images, batch_size))
 
     def decode(self, z_list: Sequence[Tensor]) -> Tensor:
+        """G(z) of a latent list (one standardised tensor per level)."""
         return self.glow.decode(list(z_list))
 
     def decode_shifted(self, z_list: Sequence[Tensor], shift: Tensor) -> Tensor:
@@ -92,3 +93,24 @@ class FrozenGlow:
     def to_unit(x: Tensor) -> Tensor:
         """Model space [-0.5, 0.5] -> [0, 1], clamped (non-finite pixels become 0)."""
         return (x.nan_to_num(0.0, 0.0, 0.0) + 0.5).clamp(0.0, 1.0)
+
+
+def quantise(x: Tensor) -> Tensor:
+    """Model-space NCHW decodes -> uint8 NHWC, as dataset images are stored: round(255 * to_unit(x)).
+
+    Shared by the pair bank and the generated-image teachers, so both store decodes as real images are stored.
+    """
+    return torch.round(FrozenGlow.to_unit(x.detach()) * 255.0).to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
+@torch.no_grad()
+def encode_images(glow: Glow, images: np.ndarray, batch_size: int = 64) -> list[Tensor]:
+    """Standardised latents f(x) (one tensor per level) of uint8 (N, H, W, C) images, by Glow's exact inverse."""
+    device = next(glow.parameters()).device
+    x = images_to_input(images, glow.config.n_bits).to(device)
+    if x.shape[1] != glow.config.in_channels:
+        x = x.expand(-1, glow.config.in_channels, -1, -1) if x.shape[1] == 1 else x
+    # Centre of the quantisation bin: the point the Glow was trained around.
+    x = x + 0.5 / 2**glow.config.n_bits
+    parts = [glow.encode(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return [torch.cat([p[level] for p in parts]) for level in range(len(parts[0]))]

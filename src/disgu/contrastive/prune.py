@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from disgu.discovery.generator import FrozenGlow
-from disgu.discovery.navigator import Navigator
+from disgu.models.generator import FrozenGlow
+from disgu.models.navigator import Navigator
 
 
 @torch.no_grad()
