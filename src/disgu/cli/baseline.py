@@ -142,12 +142,20 @@ _DIRECTION_HELP = {
 }
 
 
+def _run_preset_options(no_eval_help: str, preset_help: str):
+    """The options of the baselines that run under a `disgu run` preset (the direction methods, DisCo)."""
+    def wrap(f):
+        f = _common_options(f)
+        f = click.option("--preset", type=click.Choice(["demo", "cpu", "paper", "tiny"]), default="cpu",
+                         show_default=True, help=preset_help)(f)
+        f = click.option("--no-eval", is_flag=True, help=no_eval_help)(f)
+        return click.option("--no-progress", is_flag=True, help="No progress bars.")(f)
+    return wrap
+
+
 def _direction_command(method: str):
-    @click.option("--no-progress", is_flag=True, help="No progress bars.")
-    @click.option("--no-eval", is_flag=True, help="Train only; do not compute metrics.json.")
-    @click.option("--preset", type=click.Choice(["demo", "cpu", "paper", "tiny"]), default="cpu", show_default=True,
-                  help="The `disgu run` preset whose Glow, sample counts, encoder steps and metric sizes are used.")
-    @_common_options
+    @_run_preset_options("Train only; do not compute metrics.json.",
+                         "The `disgu run` preset whose Glow, sample counts, encoder steps and metric sizes are used.")
     def command(**opts) -> None:
         _run_direction_baseline(method, opts)
 
@@ -193,11 +201,8 @@ for _method in ("gs", "cf", "ds", "ica", "ld"):
 
 
 @baseline.command("disco")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
-@click.option("--no-eval", is_flag=True, help="Train only; no metrics.json, no traversals.")
-@click.option("--preset", type=click.Choice(["demo", "cpu", "paper", "tiny"]), default="cpu", show_default=True,
-              help="The `disgu run` preset whose Glow, contrastive stage and metric sizes are used.")
-@_common_options
+@_run_preset_options("Train only; no metrics.json, no traversals.",
+                     "The `disgu run` preset whose Glow, contrastive stage and metric sizes are used.")
 def disco_command(**opts) -> None:
     """DisCo: Dis-GU's contrastive stage from a fresh navigator, with no discovery stage (Ren et al., 2022).
 
