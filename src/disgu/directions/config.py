@@ -8,13 +8,13 @@ the Dis-GU run of that preset, so the rows of a comparison differ only in the di
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from disgu.discovery.trainer import DiscoveryConfig
 from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
-from disgu.pipeline.config import GlowStageConfig
+from disgu.pipeline.config import GlowStageConfig, RunTarget
 
 METHODS = ("gs", "cf", "ds", "ica", "ld")
 
@@ -50,16 +50,10 @@ class RegressionConfig:
 
 
 @dataclass
-class DirectionBaselineConfig:
+class DirectionBaselineConfig(RunTarget):
     """Everything that defines a direction baseline run; saved in run_info.json."""
 
     model: str = "cf"  # one of METHODS
-    dataset: str = "shapes3d"
-    data_path: str | None = None
-    preset: str = "cpu"
-    seed: int = 0
-    resolution: int = 32
-    device: str = "auto"
     threads: int = 1
     glow: GlowStageConfig = field(default_factory=GlowStageConfig)  # as `disgu run`'s glow section
     directions: DirectionsConfig = field(default_factory=DirectionsConfig)
@@ -74,8 +68,8 @@ class DirectionBaselineConfig:
         """The `disgu run` config whose glow and discovery stages this run shares."""
         from disgu.pipeline.config import RunConfig
 
-        return RunConfig(dataset=self.dataset, data_path=self.data_path, preset=self.preset, seed=self.seed,
-                         resolution=self.resolution, device=self.device, representation="contrastive",
+        target = {f.name: getattr(self, f.name) for f in fields(RunTarget)}
+        return RunConfig(**target, representation="contrastive",
                          glow=copy.deepcopy(self.glow),
                          discovery=replace(self.discovery, levels=self.directions.levels),
                          evaluation=copy.deepcopy(self.evaluation))

@@ -63,13 +63,19 @@ class TraverseConfig:
 
 
 @dataclass
-class RunConfig:
+class RunTarget:
+    """What every run is about, whatever the method: the data, the preset, the seed and the device."""
+
     dataset: str = "shapes3d"
     data_path: str | None = None
     preset: str = "cpu"
     seed: int = 0
     resolution: int = 32
     device: str = "auto"
+
+
+@dataclass
+class RunConfig(RunTarget):
     representation: str = "contrastive"  # 'contrastive' (the paper's Dis-GU), 'glow-ica' or 'disco' (docs/method.md)
     glow: GlowStageConfig = field(default_factory=GlowStageConfig)
     ica: ICAConfig = field(default_factory=ICAConfig)
