@@ -114,6 +114,7 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
         "preset": train_cfg.get("preset"),
         "steps": ckpt["step"],
         "heldout_bits_per_dim": extra.get("heldout_bits_per_dim"),
+        "heldout_images": extra.get("heldout_images"),
         "data_hash": extra.get("data_hash"),
         "command": (extra.get("commands") or [None])[0],
         "resume_commands": (extra.get("commands") or [])[1:],

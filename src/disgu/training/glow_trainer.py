@@ -260,6 +260,7 @@ class _Run:
     guard: NonFiniteGuard
     extra: dict[str, Any]  # data_hash, commands, git_revision, world_size: saved in every checkpoint
     heldout_bpd: float | None
+    heldout_images: int | None  # how many held-out images heldout_bpd was measured on
     resumed_from: Path | None  # the checkpoint this run continues
 
 
@@ -288,7 +289,7 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
         log.close()
         summary = {
             "steps": final_step, "interrupted": interrupted, "heldout_bits_per_dim": run.heldout_bpd,
-            "heldout_images": len(run.held_idx), "nan_skipped": run.guard.skipped,
+            "heldout_images": run.heldout_images, "nan_skipped": run.guard.skipped,
             "lr_restores": run.state["restores"],
             "checkpoint": str(latest_checkpoint(run.out)) if info.is_main else None,
             "data_hash": run.extra["data_hash"],
@@ -351,6 +352,7 @@ def _train_loop(run: _Run, log: TrainingLog) -> tuple[bool, int]:
                 n_eval = len(run.held_idx) if done == cfg.steps else min(cfg.eval_images, len(run.held_idx))
                 run.heldout_bpd = evaluate_bits_per_dim(run.model, run.dataset, run.held_idx[:n_eval],
                                                         2 * cfg.batch_size, run.info.device)
+                run.heldout_images = n_eval
                 log.write(done, heldout_bpd=run.heldout_bpd, heldout_images=n_eval)
             if is_main and (done % cfg.sample_every == 0 or done == cfg.steps):
                 _write_samples(run.model, cfg, run.out, done)
@@ -425,7 +427,8 @@ def _start_run(cfg: GlowTrainConfig, info: DistInfo, resume: str | None, command
     return _Run(cfg=cfg, info=info, out=out, dataset=dataset, held_idx=held_idx, model=model, net=net,
                 optimizer=optimizer, stream=stream, start_step=start_step, state=state,
                 guard=NonFiniteGuard(saved.get("nan_skipped", 0), cfg.nan_restore_after), extra=extra,
-                heldout_bpd=saved.get("heldout_bits_per_dim"), resumed_from=ckpt_path)
+                heldout_bpd=saved.get("heldout_bits_per_dim"), heldout_images=saved.get("heldout_images"),
+                resumed_from=ckpt_path)
 
 
 def _save(run: _Run, step: int) -> Path | None:
@@ -441,7 +444,7 @@ def _save(run: _Run, step: int) -> Path | None:
         config={"model": cfg.model.to_dict(), "train": {k: v for k, v in cfg.to_dict().items() if k != "model"}},
         optimizer=run.optimizer.state_dict(), rng=capture_rng_state(),
         extra={"nan_skipped": run.guard.skipped, **run.state, "heldout_bits_per_dim": run.heldout_bpd,
-               **run.extra},
+               "heldout_images": run.heldout_images, **run.extra},
     )
 
 
