@@ -29,7 +29,7 @@ from disgu.errors import UserError
 
 STAGES = ("glow", "ica", "discovery", "contrastive", "distil", "evaluation", "traversal")
 REPRESENTATIONS = ("contrastive", "glow-ica", "disco")
-_BUILTIN = ("shapes3d", "dsprites")
+_BUILTIN = ("shapes3d", "dsprites", "mpi3d", "cars3d")  # procedural without --data-path: shipped Glows
 
 
 def planned_stages(cfg) -> tuple[str, ...]:
