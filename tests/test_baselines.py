@@ -316,7 +316,7 @@ def test_disco_is_the_presets_contrastive_stage_without_discovery(preset):
 
 
 def test_cli_disco_trains_navigator_and_encoder_from_a_fresh_start(tmp_path):
-    from disgu.discovery.trainer import load_navigator
+    from disgu.models.navigator import load_navigator
     from disgu.pipeline.config import make_config
     from disgu.pipeline.stages import load_trained
 
