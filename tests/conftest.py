@@ -17,16 +17,27 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def tiny_glow() -> Glow:
-    """A 16x16 Glow with its couplings moved off their zero init, so the reverse pass is not the identity."""
-    torch.manual_seed(0)
-    glow = Glow(GlowConfig(resolution=16, n_levels=2, n_steps=2, hidden=16))
-    glow.initialize(torch.rand(16, 3, 16, 16) - 0.5)
+def perturbed_glow(seed: int, resolution: int, n_steps: int, hidden: int, noise: float) -> Glow:
+    """A 2-level Glow with its weights moved off their init by `noise`, so the reverse pass is not the identity."""
+    torch.manual_seed(seed)
+    glow = Glow(GlowConfig(resolution=resolution, n_levels=2, n_steps=n_steps, hidden=hidden))
+    glow.initialize(torch.rand(16, 3, resolution, resolution) - 0.5)
     with torch.no_grad():
         for p in glow.parameters():
-            p.add_(0.02 * torch.randn_like(p))
+            p.add_(noise * torch.randn_like(p))
     return glow.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_glow() -> Glow:
+    """A 16x16 Glow with its couplings moved off their zero init."""
+    return perturbed_glow(seed=0, resolution=16, n_steps=2, hidden=16, noise=0.02)
+
+
+@pytest.fixture(scope="module")
+def glow8() -> Glow:
+    """An 8x8 Glow whose full decoder Jacobian (192 x 96 at the top level) is cheap to form."""
+    return perturbed_glow(seed=1, resolution=8, n_steps=1, hidden=8, noise=0.05)
 
 
 @pytest.fixture(scope="session")

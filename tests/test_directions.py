@@ -15,7 +15,7 @@ from disgu.directions.closed_form import closed_form_directions
 from disgu.directions.config import RegressionConfig
 from disgu.directions.jacobian import jacobian_directions, jtj_product, leading_eigenvectors, prior_batches
 from disgu.directions.regression import direction_coordinates, train_regression_encoder
-from disgu.models import Glow, GlowConfig
+from disgu.models import Glow
 from disgu.models.generator import FrozenGlow
 
 
@@ -27,18 +27,6 @@ def _same_up_to_sign(a: np.ndarray, b: np.ndarray, tol: float = 1e-4) -> None:
 def _unit_columns(d: np.ndarray, dim: int, k: int) -> None:
     assert d.shape == (dim, k)
     np.testing.assert_allclose(np.linalg.norm(d, axis=0), 1.0, atol=1e-5)
-
-
-@pytest.fixture(scope="module")
-def glow8() -> Glow:
-    """An 8x8 Glow whose full decoder Jacobian (192 x 96 at the top level) is cheap to form."""
-    torch.manual_seed(1)
-    glow = Glow(GlowConfig(resolution=8, n_levels=2, n_steps=1, hidden=8))
-    glow.initialize(torch.rand(16, 3, 8, 8) - 0.5)
-    with torch.no_grad():
-        for p in glow.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return glow.eval()
 
 
 # ----------------------------------------------------------------------------- CF
