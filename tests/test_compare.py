@@ -113,12 +113,12 @@ def test_plan_gives_every_method_the_preset_and_the_vaes_a_budget(tmp_path):
     specs = plan_runs("shapes3d", parse_methods("all"), 1, "cpu", tmp_path)
     by = {s.method: s.argv for s in specs}
     assert by["dis-gu"][3:5] == ["run", "--preset"] and "cpu" in by["dis-gu"]
-    assert by["beta-vae"][by["beta-vae"].index("--minutes") + 1] == "30"
+    assert by["beta-vae"][by["beta-vae"].index("--minutes") + 1] == "15"
     assert "evaluation.mig_train=10000" not in by["beta-vae"]  # cpu's MIG size is the default
     assert "evaluation.factor_vae_train=1000" in by["factor-vae"]  # the preset's reduced FactorVAE size
     assert by["gs"][3:7] == ["baseline", "gs", "--preset", "cpu"]
     for dip in ("dip-vae-i", "dip-vae-ii"):  # the VAEs' budget and metric sizes
-        assert by[dip][3:5] == ["baseline", dip] and by[dip][by[dip].index("--minutes") + 1] == "30"
+        assert by[dip][3:5] == ["baseline", dip] and by[dip][by[dip].index("--minutes") + 1] == "15"
         assert "evaluation.factor_vae_train=1000" in by[dip] and "--resolution" in by[dip]
     assert by["disco"][3:8] == ["baseline", "disco", "--preset", "cpu", "--no-progress"]  # dis-gu's budget rule
     assert split_overrides(["contrastive.tau=0.2", "cf:seed=1"], ["dis-gu", "cf"]) == {
