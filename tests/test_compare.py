@@ -51,6 +51,11 @@ def test_tables_hold_mean_std_paper_row_and_best(compared):
     assert rows["dis-gu"]["paper"] == {"MIG": 0.45, "DCI": 0.58, "FactorVAE": 0.92, "beta-VAE": 0.98}
     assert rows["untrained"]["paper"] is None
     assert rows["dis-gu"]["training_seconds"] > 0 and rows["untrained"]["training_seconds"] == 0
+    stages = [json.loads((out / "dis-gu" / f"s{s}" / "stage_times.json").read_text()) for s in (0, 1)]
+    evals = [json.loads((out / "untrained" / f"s{s}" / "evaluation.json").read_text())["eval_seconds"] for s in (0, 1)]
+    whole = sum(t["wall_seconds"] for st in stages for t in st.values()) + sum(evals)
+    assert table["total"] == {"runs": 4, "timed_runs": 4, "seconds": pytest.approx(whole)}
+    assert any(line.startswith("The whole comparison: 4 finished runs") for line in table["footer"])
     best_dci = max(rows, key=lambda m: rows[m]["DCI"]["mean"])
     assert rows[best_dci]["DCI"]["best"] and not rows[({"dis-gu", "untrained"} - {best_dci}).pop()]["DCI"]["best"]
 

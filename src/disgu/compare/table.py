@@ -42,6 +42,18 @@ def training_seconds(run_dir: Path) -> tuple[float | None, float | None]:
     return None, None
 
 
+def run_seconds(run_dir: Path) -> float | None:
+    """Whole wall seconds of a finished run, as its own records say: every stage of a `disgu run` dir, or a
+    baseline's training, Glow loading and evaluation. Summed over runs, the comparison's one-thread compute."""
+    times = _read(run_dir / "stage_times.json")
+    if isinstance(times, dict):
+        return sum(float(t["wall_seconds"]) for t in times.values() if isinstance(t, dict) and "wall_seconds" in t)
+    about = _read(run_dir / "evaluation.json")
+    if isinstance(about, dict):
+        return sum(float(about.get(k) or 0.0) for k in ("training_seconds", "glow_seconds", "eval_seconds"))
+    return None
+
+
 def _read(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -58,13 +70,14 @@ def build_table(dataset: str, specs: list[RunSpec]) -> dict:
     """Rows of every method with at least one finished run, plus warnings and the budget of each method."""
     from disgu.compare.plan import is_finished
 
-    results, budgets, times = [], {}, {}
+    results, budgets, times, whole = [], {}, {}, []
     for spec in specs:
         budgets[spec.method] = spec.budget
         if not is_finished(spec.run_dir):
             continue
         results += load_results([spec.run_dir / "metrics.json"], dataset=dataset, method=spec.method)
         times.setdefault(spec.method, []).append(training_seconds(spec.run_dir))
+        whole.append(run_seconds(spec.run_dir))
     rows = aggregate(results)
     for row in rows:
         m = row["method"]
@@ -79,12 +92,20 @@ def build_table(dataset: str, specs: list[RunSpec]) -> dict:
         best[title] = max(means) if means else None
         for r in rows:
             r[title]["best"] = best[title] is not None and r[title]["mean"] == best[title]
+    timed = [w for w in whole if w is not None]
+    total = {"runs": len(whole), "timed_runs": len(timed), "seconds": float(sum(timed))}
     return {"dataset": dataset, "columns": [t for t, _ in TABLE_COLUMNS], "rows": rows,
-            "warnings": repeated_seeds(results), "paper_note": PAPER_NOTE, "footer": _footer(budgets)}
+            "warnings": repeated_seeds(results), "paper_note": PAPER_NOTE, "total": total,
+            "footer": _footer(budgets, total)}
 
 
-def _footer(budgets: dict[str, str]) -> list[str]:
+def _footer(budgets: dict[str, str], total: dict) -> list[str]:
+    hours = total["seconds"] / 3600
     lines = ["Training budget per method: " + "; ".join(f"{m}: {b}" for m, b in budgets.items()) + ".",
+             f"The whole comparison: {total['runs']} finished runs, {hours:.1f} hours of one-thread wall time "
+             f"(each run's training, Glow loading and evaluation, summed"
+             + (f"; {total['runs'] - total['timed_runs']} runs kept no times" if total["timed_runs"] < total["runs"]
+                else "") + ").",
              "Training time is the mean over seeds of each run's measured training wall time; the Glow that "
              "Dis-GU, DisCo and the direction methods share is trained or loaded apart and not counted (table.json: "
              "glow_seconds).",
