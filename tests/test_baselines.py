@@ -281,6 +281,30 @@ def test_cli_beta_vae_writes_metrics(tmp_path, tiny_npz):
     assert again.exit_code == 0 and "already holds the scores of step 3" in again.output, again.output
 
 
+def test_cli_preset_sizes_resolution_budget_and_metrics_unless_told(tmp_path, tiny_npz):
+    from dataclasses import asdict
+
+    from disgu.pipeline.config import make_config
+
+    tiny = make_config("tiny")
+    out = tmp_path / "by-preset"
+    res = _run(["beta-vae", "--dataset", str(tiny_npz), "--out", str(out), "--preset", "tiny", "--batch-size", "8",
+                "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    config = json.loads((out / "run_info.json").read_text())["config"]
+    assert (config["steps"], config["minutes"], config["resolution"]) == (2, None, tiny.resolution)
+    about = json.loads((out / "evaluation.json").read_text())
+    assert about["metric_options"] == asdict(tiny.evaluation) and about["preset"] == "tiny"
+    told = tmp_path / "told"
+    res = _run(["beta-vae", "--dataset", str(tiny_npz), "--out", str(told), "--preset", "tiny", "--steps", "3",
+                "--resolution", "8", "--batch-size", "8", "--device", "cpu", "--set", "evaluation.mig_train=150"])
+    assert res.exit_code == 0, res.output
+    config = json.loads((told / "run_info.json").read_text())["config"]
+    assert (config["steps"], config["resolution"]) == (3, 8)
+    about = json.loads((told / "evaluation.json").read_text())
+    assert about["metric_options"]["mig_train"] == 150 and about["metric_options"]["dci_train"] == 100
+
+
 @pytest.mark.parametrize("model,lambdas", [("dip-vae-i", (10.0, 100.0)), ("dip-vae-ii", (2.0, 1.0))])
 def test_cli_dip_vae_trains_and_writes_metrics(tmp_path, tiny_npz, tiny_ds, model, lambdas):
     out = tmp_path / model

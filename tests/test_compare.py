@@ -118,13 +118,12 @@ def test_plan_gives_every_method_the_preset_and_the_vaes_a_budget(tmp_path):
     specs = plan_runs("shapes3d", parse_methods("all"), 1, "cpu", tmp_path)
     by = {s.method: s.argv for s in specs}
     assert by["dis-gu"][3:5] == ["run", "--preset"] and "cpu" in by["dis-gu"]
-    assert by["beta-vae"][by["beta-vae"].index("--minutes") + 1] == "15"
-    assert "evaluation.mig_train=10000" not in by["beta-vae"]  # cpu's MIG size is the default
-    assert "evaluation.factor_vae_train=1000" in by["factor-vae"]  # the preset's reduced FactorVAE size
     assert by["gs"][3:7] == ["baseline", "gs", "--preset", "cpu"]
-    for dip in ("dip-vae-i", "dip-vae-ii"):  # the VAEs' budget and metric sizes
-        assert by[dip][3:5] == ["baseline", dip] and by[dip][by[dip].index("--minutes") + 1] == "15"
-        assert "evaluation.factor_vae_train=1000" in by[dip] and "--resolution" in by[dip]
+    for vae in ("beta-vae", "factor-vae", "dip-vae-i", "dip-vae-ii"):  # the preset sizes budget and metrics
+        assert by[vae][3:7] == ["baseline", vae, "--preset", "cpu"]
+        assert "--minutes" not in by[vae] and "--set" not in by[vae]
+    assert by["untrained"][3:7] == ["baseline", "untrained", "--preset", "cpu"]
+    assert {s.budget for s in specs if s.method == "beta-vae"} == {"15 min of training (Dis-GU's `cpu` training time)"}
     assert by["disco"][3:8] == ["baseline", "disco", "--preset", "cpu", "--no-progress"]  # dis-gu's budget rule
     assert split_overrides(["contrastive.tau=0.2", "cf:seed=1"], ["dis-gu", "cf"]) == {
         "dis-gu": ["contrastive.tau=0.2"], "cf": ["seed=1"]}
@@ -164,7 +163,7 @@ def test_plan_of_the_new_methods_under_the_tiny_preset(tmp_path):
                                        "disco/s0", "disco/s1"]
     by = {s.name: s for s in specs}
     dip = by["dip-vae-ii/s1"].argv
-    assert dip[3:7] == ["baseline", "dip-vae-ii", "--resolution", "16"] and dip[dip.index("--steps") + 1] == "2"
+    assert dip[3:7] == ["baseline", "dip-vae-ii", "--preset", "tiny"]
     assert dip[dip.index("--seed") + 1] == "1" and dip[dip.index("--out") + 1] == str(tmp_path / "dip-vae-ii" / "s1")
     disco = by["disco/s0"].argv
     assert disco[3:8] == ["baseline", "disco", "--preset", "tiny", "--no-progress"]

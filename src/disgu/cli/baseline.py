@@ -12,6 +12,7 @@ import click
 from disgu.cli.options import POSITIVE, output_callback, seed_option, set_option, threads_option
 from disgu.evaluation.config import EvalConfig
 from disgu.models.vae import DIP_DEFAULTS
+from disgu.presets import PRESET_NAMES
 
 
 def _common_options(f):
@@ -34,7 +35,26 @@ def _common_options(f):
     return click.option("--dataset", required=True, help="Dataset name, .npz/.h5 file or image folder.")(f)
 
 
+def _preset_option(f):
+    """--preset for the commands that do not run a `disgu run` preset themselves (the VAEs, the untrained floor)."""
+    return click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
+                        help="Size the run as `disgu compare` does under this `disgu run` preset: its resolution, "
+                             "its metric sample sizes and, unless --steps or --minutes is given, Dis-GU's training "
+                             "time (cpu: 15 min; paper: disentanglement_lib's 300,000 steps). Explicit options "
+                             "win.")(f)
+
+
+def _preset_resolution(opts: dict) -> int | None:
+    """--resolution, else the preset's, else None (the dataset's own size)."""
+    if opts["resolution"] is not None or opts.get("preset") is None:
+        return opts["resolution"]
+    from disgu.pipeline.config import make_config
+
+    return make_config(opts["preset"]).resolution
+
+
 def _train_options(f):
+    f = _preset_option(f)
     f = click.option("--no-eval", is_flag=True, help="Train only; do not compute metrics.json.")(f)
     f = click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)(f)
     f = click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True)(f)
@@ -102,6 +122,7 @@ for _kind in ("i", "ii"):
 
 @baseline.command("untrained")
 @_common_options
+@_preset_option
 @click.option("--encoder", "arch", type=click.Choice(["auto", "contrastive", "beta-vae"]), default="auto",
               show_default=True,
               help="Architecture: Dis-GU's contrastive encoder (auto) or the beta-VAE encoder.")
@@ -115,7 +136,7 @@ def untrained_command(**opts) -> None:
     from disgu.runinfo import write_run_info
 
     cfg = BaselineConfig(model="untrained", dataset=opts["dataset"], data_path=opts["data_path"],
-                         resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
+                         resolution=_preset_resolution(opts), seed=opts["seed"], device=opts["device"],
                          threads=opts["threads"])
     _apply_set(cfg, opts)
     device = resolve_device(cfg.device)
@@ -129,7 +150,8 @@ def untrained_command(**opts) -> None:
                          **{k: v for k, v in cfg.to_dict().items() if k in keep}}, cfg.seed)
     click.echo(f"untrained {arch} encoder ({dim} dims) on {ds.name} {resolution}x{resolution}: evaluating")
     result = _evaluate(out, ds, representation_function(encode, device), _eval_config(opts), cfg.seed,
-                       {"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0})
+                       {"model": "untrained", "encoder": arch, "dim": dim, "training_steps": 0,
+                        "preset": opts["preset"]})
     _report(out, result)
 
 
@@ -264,11 +286,19 @@ class _EvalSection:
 
 
 def _eval_config(opts: dict) -> EvalConfig:
-    """The evaluation settings of a baseline: disentanglement_lib's sizes, or the quick --metric-samples ones."""
+    """The evaluation settings of a baseline: disentanglement_lib's sizes (or --preset's), or the quick
+    --metric-samples ones."""
+    from dataclasses import replace
+
     from disgu.evaluation import EvalConfig
     from disgu.overrides import apply_overrides
 
-    e = EvalConfig(dci_estimator=opts["dci_estimator"])
+    if opts.get("preset") is not None:
+        from disgu.pipeline.config import make_config
+
+        e = replace(make_config(opts["preset"]).evaluation, dci_estimator=opts["dci_estimator"])
+    else:
+        e = EvalConfig(dci_estimator=opts["dci_estimator"])
     e = e.reduced(opts["metric_samples"]) if opts.get("metric_samples") else e
     holder = _EvalSection(e)
     apply_overrides(holder, [o for o in opts.get("overrides", ()) if o.startswith("evaluation.")])
@@ -303,12 +333,16 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset, train
     from disgu.distributed import resolve_device
     from disgu.evaluation import representation_function
+    from disgu.presets import VAE_BUDGETS
 
+    budget = {"steps": opts["steps"], "minutes": opts["minutes"]}
+    if opts["preset"] is not None and opts["steps"] is None and opts["minutes"] is None:
+        budget.update(VAE_BUDGETS[opts["preset"]])
     cfg = BaselineConfig(
-        model=model, dataset=opts["dataset"], data_path=opts["data_path"], resolution=opts["resolution"],
+        model=model, dataset=opts["dataset"], data_path=opts["data_path"], resolution=_preset_resolution(opts),
         latent_dim=opts["latent_dim"], beta=opts.get("beta", 5.0), gamma=opts.get("gamma", 9.0),
         lambda_od=opts.get("lambda_od"), lambda_d=opts.get("lambda_d"), lr=opts["lr"],
-        batch_size=opts["batch_size"], steps=opts["steps"], minutes=opts["minutes"], seed=opts["seed"],
+        batch_size=opts["batch_size"], **budget, seed=opts["seed"],
         checkpoint_every=opts["checkpoint_every"], device=opts["device"], threads=opts["threads"],
     )
     _apply_set(cfg, opts)
@@ -330,7 +364,8 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
         return
     click.echo(f"{model}: evaluating the encoder mean at step {step}")
     result = _evaluate(out, ds, representation_function(vae.represent, device), e, cfg.seed,
-                       {"model": model, "training_steps": step, "training_seconds": round(res.elapsed_s, 1)})
+                       {"model": model, "training_steps": step, "training_seconds": round(res.elapsed_s, 1),
+                        "preset": opts["preset"]})
     _report(out, result)
 
 

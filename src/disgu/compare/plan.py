@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from disgu.errors import UserError
@@ -22,13 +22,8 @@ VAE_METHODS = ("beta-vae", "factor-vae", "dip-vae-i", "dip-vae-ii")
 DIRECTION_METHODS = ("gs", "cf", "ds", "ica", "ld")
 
 # DisCo is Dis-GU's contrastive stage without the discovery stage: it runs under the same preset as dis-gu.
-# The VAEs' training budget per preset: Dis-GU's training stages' wall time past the Glow (`cpu`: the
-# `ica` and `distil` stages took 13.1-13.6 min on Shapes3D and 14.5 min on MPI3D, one core each; `demo` a
-# few minutes). `paper` trains disentanglement_lib's 300,000 steps, as the paper's baseline rows; `tiny`
-# two steps, for tests.
-VAE_MINUTES = {"demo": 3.0, "cpu": 15.0}
-VAE_STEPS = {"tiny": 2, "paper": None}
-
+# The VAEs and the untrained floor take the preset too: its resolution, metric sizes and (VAEs)
+# `disgu.presets.VAE_BUDGETS`, Dis-GU's training time at that preset.
 
 @dataclass
 class RunSpec:
@@ -88,38 +83,22 @@ def is_finished(run_dir: Path) -> bool:
         return False
 
 
-def vae_budget(preset: str) -> tuple[list[str], str]:
-    """The VAEs' budget options and the words the table says about it."""
-    if preset in VAE_MINUTES:
-        minutes = VAE_MINUTES[preset]
-        return ["--minutes", f"{minutes:g}"], f"{minutes:g} min of training (Dis-GU's `{preset}` training time)"
-    steps = VAE_STEPS[preset]
-    if steps is None:
-        return [], "300,000 steps (disentanglement_lib's, as the paper's baseline rows)"
-    return ["--steps", str(steps)], f"{steps} steps (test preset)"
+def vae_budget(preset: str) -> str:
+    """The words the table says about the VAEs' budget under `preset`."""
+    from disgu.presets import VAE_BUDGETS
 
-
-def _eval_sets(preset: str) -> list[str]:
-    """`--set evaluation.*` giving a VAE or untrained run the preset's metric sample sizes (what Dis-GU uses)."""
-    from disgu.evaluation.config import EvalConfig
-    from disgu.pipeline.config import make_config
-
-    ours, default = make_config(preset).evaluation, EvalConfig()
-    out = []
-    for f in fields(EvalConfig):
-        value = getattr(ours, f.name)
-        if value != getattr(default, f.name):
-            out += ["--set", f"evaluation.{f.name}={value}"]
-    return out
+    budget = VAE_BUDGETS[preset]
+    if "minutes" in budget:
+        return f"{budget['minutes']:g} min of training (Dis-GU's `{preset}` training time)"
+    if "steps" in budget:
+        return f"{budget['steps']} steps (test preset)"
+    return "300,000 steps (disentanglement_lib's, as the paper's baseline rows)"
 
 
 def plan_runs(dataset: str, methods: list[str], seeds: int, preset: str, out: Path,
               overrides: dict[str, list[str]] | None = None, data_path: str | None = None) -> list[RunSpec]:
     """Every (method, seed) of the comparison, method by method, each with its command line."""
-    from disgu.pipeline.config import make_config
-
     overrides = overrides or {}
-    resolution = make_config(preset).resolution
     common = ["--dataset", dataset, "--threads", "1"] + (["--data-path", data_path] if data_path else [])
     specs = []
     for method in methods:
@@ -136,11 +115,9 @@ def plan_runs(dataset: str, methods: list[str], seeds: int, preset: str, out: Pa
                 args, budget = ["baseline", method, "--preset", preset, "--no-progress"], \
                     f"`{preset}` preset's Glow, samples and encoder steps"
             elif method in VAE_METHODS:
-                extra, budget = vae_budget(preset)
-                args = ["baseline", method, "--resolution", str(resolution)] + extra + _eval_sets(preset)
+                args, budget = ["baseline", method, "--preset", preset], vae_budget(preset)
             else:
-                args, budget = ["baseline", "untrained", "--resolution", str(resolution)] + _eval_sets(preset), \
-                    "no training"
+                args, budget = ["baseline", "untrained", "--preset", preset], "no training"
             argv = [sys.executable, "-m", "disgu.cli"] + args + where + sets
             specs.append(RunSpec(method, seed, run_dir, out / method / f"s{seed}.log", argv, budget))
     return specs

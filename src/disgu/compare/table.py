@@ -100,12 +100,11 @@ def build_table(dataset: str, specs: list[RunSpec]) -> dict:
 
 
 def _footer(budgets: dict[str, str], total: dict) -> list[str]:
-    hours = total["seconds"] / 3600
-    lines = ["Training budget per method: " + "; ".join(f"{m}: {b}" for m, b in budgets.items()) + ".",
-             f"The whole comparison: {total['runs']} finished runs, {hours:.1f} hours of one-thread wall time "
-             f"(each run's training, Glow loading and evaluation, summed"
-             + (f"; {total['runs'] - total['timed_runs']} runs kept no times" if total["timed_runs"] < total["runs"]
-                else "") + ").",
+    untimed = total["runs"] - total["timed_runs"]
+    whole = (f"The whole comparison: {total['runs']} finished runs, {total['seconds'] / 3600:.1f} hours of one-thread "
+             f"wall time (each run's training, Glow loading and evaluation, summed"
+             f"{f'; {untimed} runs kept no times' if untimed else ''}).")
+    lines = ["Training budget per method: " + "; ".join(f"{m}: {b}" for m, b in budgets.items()) + ".", whole,
              "Training time is the mean over seeds of each run's measured training wall time; the Glow that "
              "Dis-GU, DisCo and the direction methods share is trained or loaded apart and not counted (table.json: "
              "glow_seconds).",
