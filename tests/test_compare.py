@@ -189,3 +189,14 @@ def test_both_dip_vae_types_stand_beside_the_papers_single_row(tmp_path):
     assert DIP_NOTE in table["footer"] and "does not say whether it is DIP-VAE-I or DIP-VAE-II" in DIP_NOTE
     assert DIP_NOTE in format_table_markdown(table)
     assert DIP_NOTE not in build_table("shapes3d", specs[2:])["footer"]
+
+
+def test_paper_note_names_the_dataset_of_the_table(tmp_path):
+    from disgu.compare.table import build_table
+
+    for dataset, name in (("mpi3d", "MPI3D"), ("cars3d", "Cars3D"), ("shapes3d", "Shapes3D")):
+        specs = plan_runs(dataset, ["dis-gu"], 1, "tiny", tmp_path / dataset)
+        specs[0].run_dir.mkdir(parents=True)
+        (specs[0].run_dir / "metrics.json").write_text(json.dumps(
+            {"mig": 0.1, "dci_disentanglement": 0.2, "factor_vae": 0.5, "beta_vae": 0.6, "seed": 0}))
+        assert f"official {name} files" in build_table(dataset, specs)["paper_note"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from disgu.compare.plan import RunSpec
 from disgu.metrics.aggregate import TABLE_COLUMNS, aggregate, format_csv, load_results, repeated_seeds
-from disgu.report.paper import PAPER_NOTE, paper_row
+from disgu.report.paper import paper_note, paper_row
 
 # Our method names -> the paper's Table 1 row names.
 # Both DIP-VAE types stand beside the paper's single DIP-VAE row (which type it ran is not stated).
@@ -95,7 +95,7 @@ def build_table(dataset: str, specs: list[RunSpec]) -> dict:
     timed = [w for w in whole if w is not None]
     total = {"runs": len(whole), "timed_runs": len(timed), "seconds": float(sum(timed))}
     return {"dataset": dataset, "columns": [t for t, _ in TABLE_COLUMNS], "rows": rows,
-            "warnings": repeated_seeds(results), "paper_note": PAPER_NOTE, "total": total,
+            "warnings": repeated_seeds(results), "paper_note": paper_note(dataset), "total": total,
             "footer": _footer(budgets, total)}
 
 

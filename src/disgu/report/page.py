@@ -15,7 +15,7 @@ from typing import Any
 
 from disgu.pipeline.result_table import chance_levels
 from disgu.report.compute import FactorInfo
-from disgu.report.paper import PAPER_NOTE, paper_rows
+from disgu.report.paper import paper_note, paper_rows
 from disgu.report.plots import heat_map, png_uri
 from disgu.report.sources import RunFiles, read_json
 
@@ -76,7 +76,7 @@ def metrics_section(run: RunFiles, baseline: RunFiles | None) -> str:
     notes += [f"Scores of {escape(run.dataset)} at {escape(str(run.config.get('resolution', '?')))}x"
              f"{escape(str(run.config.get('resolution', '?')))} from <code>metrics.json</code>."]
     if paper_rows(run.dataset):
-        notes.append(escape(PAPER_NOTE))
+        notes.append(escape(paper_note(run.dataset)))
     if baseline is None and run.kind == "run":
         notes.append("No same-budget baseline given; <code>disgu report --run DIR --baseline BASELINE_DIR</code> "
                      "adds the row of a <code>disgu baseline</code> output dir.")

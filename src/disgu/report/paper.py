@@ -35,8 +35,14 @@ PAPER_ROWS: dict[str, list[tuple[str, dict[str, Cell]]]] = {
     "cars3d": [("paper: Dis-GU", _cells(0.16, 0.27, 0.89, 0.98))],
 }
 
-PAPER_NOTE = ("The paper's rows are on the official Shapes3D files at 64x64 after GPU training; a run at "
-              "another resolution, on procedural images or at a CPU budget is not the same protocol.")
+_OFFICIAL_NAMES = {"shapes3d": "Shapes3D", "mpi3d": "MPI3D", "cars3d": "Cars3D"}
+
+
+def paper_note(dataset: str) -> str:
+    """What the paper's rows for `dataset` were measured on, and why a run here is context, not a replica."""
+    name = _OFFICIAL_NAMES.get(dataset, dataset)
+    return (f"The paper's rows are on the official {name} files at 64x64 after GPU training; a run at another "
+            f"resolution, on procedural images or at a CPU budget is not the same protocol.")
 
 
 def paper_row(dataset: str, method: str) -> dict[str, Cell] | None:
