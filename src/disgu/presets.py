@@ -93,8 +93,8 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # The VAE baselines' training budget under a `disgu run` preset, so that they get the training wall time of
-# Dis-GU's stages past the Glow: at `cpu` its `ica` and `distil` stages took 13.1-13.6 min on Shapes3D and
-# 14.5 min on MPI3D (one core each; BENCHMARKS.md); `demo` a few minutes. `paper` trains
+# Dis-GU's stages past the Glow: at `cpu` its `ica` and `distil` stages took 13.1-13.6 min on Shapes3D,
+# 13.0-14.5 min on MPI3D and 13.0-13.7 min on Cars3D (one core each; BENCHMARKS.md); `demo` a few minutes. `paper` trains
 # disentanglement_lib's 300,000 steps, as the paper's baseline rows; `tiny` two steps, for tests.
 VAE_BUDGETS: dict[str, dict[str, Any]] = {"demo": {"minutes": 3.0}, "cpu": {"minutes": 15.0}, "paper": {},
                                           "tiny": {"steps": 2}}

@@ -25,6 +25,7 @@ DIRECTION_METHODS = ("gs", "cf", "ds", "ica", "ld")
 # The VAEs and the untrained floor take the preset too: its resolution, metric sizes and (VAEs)
 # `disgu.presets.VAE_BUDGETS`, Dis-GU's training time at that preset.
 
+
 @dataclass
 class RunSpec:
     """One method at one seed: the command that produces its run dir, and where its output goes."""
