@@ -200,3 +200,13 @@ def test_paper_note_names_the_dataset_of_the_table(tmp_path):
         (specs[0].run_dir / "metrics.json").write_text(json.dumps(
             {"mig": 0.1, "dci_disentanglement": 0.2, "factor_vae": 0.5, "beta_vae": 0.6, "seed": 0}))
         assert f"official {name} files" in build_table(dataset, specs)["paper_note"]
+
+
+def test_no_run_starts_and_no_folder_appears_once_stopping(tmp_path):
+    from disgu.compare.runner import _Children
+
+    spec = plan_runs("shapes3d", ["untrained"], 1, "tiny", tmp_path)[0]
+    children = _Children()
+    children.stop_all()
+    assert children.start(spec) is None
+    assert not spec.log.parent.exists()

@@ -36,11 +36,11 @@ class _Children:
         self.stopping = False
 
     def start(self, spec: RunSpec) -> subprocess.Popen | None:
-        spec.log.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         with self._lock:
             if self.stopping:
                 return None
+            spec.log.parent.mkdir(parents=True, exist_ok=True)
             with open(spec.log, "w") as log:
                 log.write("$ " + " ".join(spec.argv) + "\n")
                 log.flush()
