@@ -12,7 +12,7 @@ import click
 from disgu.cli.options import POSITIVE, output_callback, seed_option, set_option, threads_option
 from disgu.evaluation.config import EvalConfig
 from disgu.models.vae import DIP_DEFAULTS
-from disgu.presets import PRESET_NAMES
+from disgu.presets import PRESET_NAMES, VAE_BUDGETS
 
 
 def _common_options(f):
@@ -40,8 +40,8 @@ def _preset_option(f):
     return click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
                         help="Size the run as `disgu compare` does under this `disgu run` preset: its resolution, "
                              "its metric sample sizes and, unless --steps or --minutes is given, Dis-GU's training "
-                             "time (cpu: 15 min; paper: disentanglement_lib's 300,000 steps). Explicit options "
-                             "win.")(f)
+                             f"time (cpu: {VAE_BUDGETS['cpu']['minutes']:g} min; paper: disentanglement_lib's "
+                             "300,000 steps). Explicit options win.")(f)
 
 
 def _preset_resolution(opts: dict) -> int | None:
@@ -333,7 +333,6 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset, train
     from disgu.distributed import resolve_device
     from disgu.evaluation import representation_function
-    from disgu.presets import VAE_BUDGETS
 
     budget = {"steps": opts["steps"], "minutes": opts["minutes"]}
     if opts["preset"] is not None and opts["steps"] is None and opts["minutes"] is None:

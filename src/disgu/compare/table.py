@@ -27,31 +27,22 @@ DIP_NOTE = ("The paper's DIP-VAE row does not say whether it is DIP-VAE-I or DIP
 TRAINING_STAGES = ("ica", "discovery", "contrastive", "distil")
 
 
-def training_seconds(run_dir: Path) -> tuple[float | None, float | None]:
-    """(training, Glow) wall seconds of a finished run: a `disgu run` dir's training stages in stage_times.json
-    (the Glow apart), a baseline dir's evaluation.json."""
+def run_times(run_dir: Path) -> tuple[float | None, float | None, float | None]:
+    """(training, Glow, whole) wall seconds of a finished run, as its own records say: a `disgu run` dir's
+    stage_times.json (training = its training stages, whole = every stage), a baseline dir's evaluation.json
+    (whole = training + Glow loading + evaluation). Summed over runs, `whole` is the comparison's compute."""
     times = _read(run_dir / "stage_times.json")
     if isinstance(times, dict):
         train = sum(float(times[s]["wall_seconds"]) for s in TRAINING_STAGES if s in times)
         glow = times.get("glow", {}).get("wall_seconds")
-        return train, (float(glow) if glow is not None else None)
+        whole = sum(float(t["wall_seconds"]) for t in times.values() if isinstance(t, dict) and "wall_seconds" in t)
+        return train, (float(glow) if glow is not None else None), whole
     about = _read(run_dir / "evaluation.json")
     if isinstance(about, dict):
         glow = about.get("glow_seconds")
-        return float(about.get("training_seconds") or 0.0), (float(glow) if glow is not None else None)
-    return None, None
-
-
-def run_seconds(run_dir: Path) -> float | None:
-    """Whole wall seconds of a finished run, as its own records say: every stage of a `disgu run` dir, or a
-    baseline's training, Glow loading and evaluation. Summed over runs, the comparison's one-thread compute."""
-    times = _read(run_dir / "stage_times.json")
-    if isinstance(times, dict):
-        return sum(float(t["wall_seconds"]) for t in times.values() if isinstance(t, dict) and "wall_seconds" in t)
-    about = _read(run_dir / "evaluation.json")
-    if isinstance(about, dict):
-        return sum(float(about.get(k) or 0.0) for k in ("training_seconds", "glow_seconds", "eval_seconds"))
-    return None
+        whole = sum(float(about.get(k) or 0.0) for k in ("training_seconds", "glow_seconds", "eval_seconds"))
+        return float(about.get("training_seconds") or 0.0), (float(glow) if glow is not None else None), whole
+    return None, None, None
 
 
 def _read(path: Path) -> Any:
@@ -76,8 +67,9 @@ def build_table(dataset: str, specs: list[RunSpec]) -> dict:
         if not is_finished(spec.run_dir):
             continue
         results += load_results([spec.run_dir / "metrics.json"], dataset=dataset, method=spec.method)
-        times.setdefault(spec.method, []).append(training_seconds(spec.run_dir))
-        whole.append(run_seconds(spec.run_dir))
+        train, glow, seconds = run_times(spec.run_dir)
+        times.setdefault(spec.method, []).append((train, glow))
+        whole.append(seconds)
     rows = aggregate(results)
     for row in rows:
         m = row["method"]
