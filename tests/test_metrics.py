@@ -230,3 +230,28 @@ def test_bad_representation_function_output_is_rejected():
                                    sizes={"mig": {"num_train": 100}})
     with pytest.raises(MetricInputError, match="shape"):
         M.evaluate_representation(ds, lambda im: np.zeros(len(im)), metrics="mig", sizes={"mig": {"num_train": 100}})
+
+
+def test_standardised_factor_vae_reads_the_cached_codes(factors):
+    """The standardised FactorVAE equals FactorVAE on pre-scaled codes, and encodes nothing the raw score did."""
+    from disgu.evaluation import EvalConfig, score_representation
+
+    ds = _TinyGroundTruth(SIZES)
+    calls = []
+    gains = np.array([0.01, 1.0, 30.0, 0.5])  # the first dim is pruned on the raw scale only
+
+    def encode(images):
+        calls.append(len(images))
+        return images.reshape(len(images), -1).astype(np.float64) * gains
+
+    e = EvalConfig(metrics="factor_vae", factor_vae_variance=500, factor_vae_train=200, factor_vae_eval=100,
+                   metric_batch=16)
+    scores = score_representation(ds, encode, e)
+    assert sum(calls) <= len(ds)  # every image encoded at most once, both scores together
+    codes = ds.factors(np.arange(len(ds))).astype(np.float64) * gains
+    rng = np.random.RandomState(e.seed + 1)
+    idx = np.sort(rng.randint(0, len(ds), size=min(len(ds), max(e.factor_vae_variance, 256))))
+    scaled = codes / np.maximum(codes[idx].std(0), 1e-8)
+    expected = M.evaluate(scaled, codes, metrics="factor_vae", sizes={"factor_vae": e.sample_sizes()["factor_vae"]})
+    assert scores["factor_vae_standardised"] == expected["factor_vae"]
+    assert scores["factor_vae_standardised"] > scores["factor_vae"]

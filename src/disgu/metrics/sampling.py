@@ -238,6 +238,14 @@ class DatasetCodes(CodeSource):
     def lookup(self, keys):
         return self.codes_of(keys), keys
 
+    def codes_at(self, idx: np.ndarray) -> np.ndarray:
+        """Codes (n, d) of dataset rows `idx`, encoding only those not seen before."""
+        return self._encode(np.asarray(idx, dtype=np.int64))
+
+    def scaled(self, scale: np.ndarray) -> ScaledCodes:
+        """These codes times `scale` per dim, from the same cache: no image is encoded twice."""
+        return ScaledCodes(self, scale)
+
     def _encode(self, idx: np.ndarray) -> np.ndarray:
         missing = np.unique(idx[~self._have[idx]])
         for start in range(0, missing.size, self.batch_size):
@@ -259,6 +267,33 @@ class DatasetCodes(CodeSource):
             self._codes[chunk] = out
             self._have[chunk] = True
         return self._codes[idx]
+
+
+class ScaledCodes(CodeSource):
+    """A grid source's codes times a fixed per-dim scale (FactorVAE on standardised codes reads it)."""
+
+    is_grid = True
+
+    def __init__(self, source: CodeSource, scale: np.ndarray):
+        self.source, self.scale = source, np.asarray(scale, dtype=np.float64)
+        self.factor_sizes = source.factor_sizes
+
+    @property
+    def num_dims(self) -> int:
+        return self.source.num_dims
+
+    def sample_factors(self, num, random_state):
+        return self.source.sample_factors(num, random_state)
+
+    def codes_of(self, classes):
+        return self.source.codes_of(classes) * self.scale
+
+    def sample_keys(self, num, random_state):
+        return self.source.sample_keys(num, random_state)
+
+    def lookup(self, keys):
+        codes, factors = self.source.lookup(keys)
+        return codes * self.scale, factors
 
 
 class RowSubset(LabelledCodes):
