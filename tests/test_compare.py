@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -88,6 +89,28 @@ def test_rerun_skips_finished_runs(compared):
     for m in ("dis-gu", "untrained"):
         assert f"skipped {m}/s0" in result.output and f"skipped {m}/s1" in result.output
     assert "running" not in result.output
+
+
+def test_records_alone_rebuild_the_tables(compared, tmp_path):
+    """A comparison's small records (no checkpoints, no encoders) are enough for a rerun to skip and tabulate."""
+    out, _ = compared
+    records = ("metrics.json", "stage_times.json", "evaluation.json", "factor_nmi.json")
+    copy = tmp_path / "records"
+    for method in ("dis-gu", "untrained"):
+        for seed in (0, 1):
+            run = out / method / f"s{seed}"
+            assert (run / "factor_nmi.json").is_file()
+            (copy / method / f"s{seed}").mkdir(parents=True)
+            for name in records:
+                if (run / name).is_file():
+                    shutil.copy(run / name, copy / method / f"s{seed}" / name)
+    result = _compare(copy, "--methods", "dis-gu,untrained")
+    assert result.exit_code == 0, result.output
+    assert "running" not in result.output
+    for name in ("table.json", "factors.json"):
+        again, first = json.loads((copy / name).read_text()), json.loads((out / name).read_text())
+        assert again["rows"] == first["rows"], name
+    assert json.loads((copy / "factors.json").read_text())["notes"] == json.loads((out / "factors.json").read_text())["notes"]
 
 
 @pytest.mark.parametrize("args, message", [

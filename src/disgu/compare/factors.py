@@ -15,23 +15,49 @@ import numpy as np
 from disgu.compare.plan import RunSpec, is_finished
 
 
-def factor_view(specs: list[RunSpec]) -> dict:
-    """{'factors': names, 'rows': [{method, runs, best_nmi: {factor: mean over seeds}}], 'notes': [...]}."""
+CACHE = "factor_nmi.json"  # in each finished run dir: its row of the view, so a table needs no encoder reloaded
+
+
+def run_best_nmi(run_dir: Path) -> tuple[list[str], np.ndarray] | str:
+    """(factor names, best normalised MI per factor) of a finished run, or why there is none.
+
+    Computed from the run's encoder once, then read from `CACHE`: the records of a comparison (metrics.json,
+    its timing file and this one) are then enough to rebuild its tables without the checkpoints.
+    """
+    from disgu.atomic import write_json
     from disgu.report.compute import FactorInfo, factor_information
     from disgu.report.sources import open_run
 
+    try:
+        cached = json.loads((run_dir / CACHE).read_text())
+        if "note" in cached:
+            return str(cached["note"])
+        return list(cached["factors"]), np.asarray(cached["best_nmi"], dtype=np.float64)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    info = factor_information(open_run(run_dir))
+    if not isinstance(info, FactorInfo):
+        write_json(run_dir / CACHE, {"note": str(info)})
+        return str(info)
+    best = info.nmi.max(axis=0)
+    write_json(run_dir / CACHE, {"factors": list(info.factor_names), "best_nmi": best.tolist()})
+    return list(info.factor_names), best
+
+
+def factor_view(specs: list[RunSpec]) -> dict:
+    """{'factors': names, 'rows': [{method, runs, best_nmi: {factor: mean over seeds}}], 'notes': [...]}."""
     per_method: dict[str, list[np.ndarray]] = {}
     names: list[str] | None = None
     notes = []
     for spec in specs:
         if not is_finished(spec.run_dir):
             continue
-        info = factor_information(open_run(spec.run_dir))
-        if not isinstance(info, FactorInfo):
-            notes.append(f"{spec.name}: {info}")
+        found = run_best_nmi(spec.run_dir)
+        if isinstance(found, str):
+            notes.append(f"{spec.name}: {found}")
             continue
-        names = names or info.factor_names
-        per_method.setdefault(spec.method, []).append(info.nmi.max(axis=0))
+        names = names or found[0]
+        per_method.setdefault(spec.method, []).append(found[1])
     rows = [{"method": m, "runs": len(v), "best_nmi": dict(zip(names or [], np.mean(v, axis=0).tolist()))}
             for m, v in per_method.items()]
     return {"factors": names or [], "rows": rows, "notes": notes}
