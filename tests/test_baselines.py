@@ -369,6 +369,39 @@ def test_cli_disco_trains_navigator_and_encoder_from_a_fresh_start(tmp_path):
     assert again.exit_code == 0 and again.output.count("done already") == 5, again.output
 
 
+def test_cli_glow_ica_scores_the_codes_read_through_the_glow(tmp_path):
+    from disgu.baselines.glow_ica_codes import codes_function
+    from disgu.glow_ica import GlowICA
+    from disgu.models import load_glow
+    from disgu.models.generator import FrozenGlow
+    from disgu.pipeline.config import make_config
+    from disgu.report.compute import FactorInfo, factor_information
+    from disgu.report.sources import open_run
+
+    out = tmp_path / "gi"
+    args = ["glow-ica", "--dataset", "shapes3d", "--preset", "tiny", "--out", str(out), "--device", "cpu",
+            "--no-progress"]
+    res = _run(args)
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["representation"] == "glow-ica" and 0 <= metrics["mig"] <= 1 and 0 <= metrics["beta_vae"] <= 1
+    about = json.loads((out / "evaluation.json").read_text())
+    assert about["training_steps"] == 0 and about["training_seconds"] > 0
+    # the codes are the frame's codes of each image's exact latent: no encoder in between
+    tiny = make_config("tiny")
+    images = load_dataset("shapes3d", resolution=tiny.resolution).images(np.arange(6))
+    represent, n_codes = codes_function(out / "fit")
+    frame = GlowICA.load(out / "fit" / "ica" / "frame.npz")
+    frozen = FrozenGlow(load_glow(out / "fit" / "glow" / "glow.safetensors")[0], frame.levels)
+    codes = represent(images)
+    assert codes.shape == (6, n_codes) and not (out / "encoder").exists()
+    np.testing.assert_allclose(codes, frame.codes(frozen.encode_navigated(images).double().numpy()))
+    info = factor_information(open_run(out))
+    assert isinstance(info, FactorInfo) and info.nmi.shape == (n_codes, 6)
+    again = _run(args)
+    assert again.exit_code == 0 and "already holds the scores" in again.output, again.output
+
+
 def test_disco_refuses_a_frozen_navigator(tmp_path):
     res = _run(["disco", "--dataset", "shapes3d", "--preset", "tiny", "--out", str(tmp_path / "d"),
                 "--set", "contrastive.finetune_navigator=false"])

@@ -148,6 +148,7 @@ def test_plan_gives_every_method_the_preset_and_the_vaes_a_budget(tmp_path):
     assert by["untrained"][3:7] == ["baseline", "untrained", "--preset", "cpu"]
     assert {s.budget for s in specs if s.method == "beta-vae"} == {"15 min of training (Dis-GU's `cpu` training time)"}
     assert by["disco"][3:8] == ["baseline", "disco", "--preset", "cpu", "--no-progress"]  # dis-gu's budget rule
+    assert by["glow-ica"][3:8] == ["baseline", "glow-ica", "--preset", "cpu", "--no-progress"]
     assert split_overrides(["contrastive.tau=0.2", "cf:seed=1"], ["dis-gu", "cf"]) == {
         "dis-gu": ["contrastive.tau=0.2"], "cf": ["seed=1"]}
     with pytest.raises(UserError, match="not one of the compared"):
@@ -192,7 +193,7 @@ def test_plan_of_the_new_methods_under_the_tiny_preset(tmp_path):
     assert disco[3:8] == ["baseline", "disco", "--preset", "tiny", "--no-progress"]
     assert disco[-2:] == ["--set", "contrastive.tau=0.5"]
     assert by["disco/s0"].budget.startswith("`tiny` preset") and by["dip-vae-i/s0"].budget == "2 steps (test preset)"
-    assert parse_methods("all")[-3:] == ["ld", "disco", "untrained"]
+    assert parse_methods("all")[-4:] == ["ld", "disco", "glow-ica", "untrained"]
 
 
 def test_both_dip_vae_types_stand_beside_the_papers_single_row(tmp_path):

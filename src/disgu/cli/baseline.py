@@ -1,6 +1,6 @@
 """`disgu baseline`: the same-budget yardsticks for Dis-GU (beta-VAE, FactorVAE, DIP-VAE-I/II), the untrained-encoder
-floor, the direction baselines in the frozen Glow (GS, CF, DS, ICA, LD) read out by a regression encoder, and DisCo
-(Dis-GU's contrastive stage from a fresh navigator, no discovery stage)."""
+floor, the direction baselines in the frozen Glow (GS, CF, DS, ICA, LD) read out by a regression encoder, DisCo
+(Dis-GU's contrastive stage from a fresh navigator, no discovery stage) and the training-free Glow-ICA codes."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def _train_options(f):
 
 @click.group(help="Baselines for Dis-GU: beta-VAE / FactorVAE / DIP-VAE-I / DIP-VAE-II trained at a given budget, the "
                    "untrained floor, directions in the frozen Glow (gs, cf, ds, ica, ld) with a regression encoder, "
-                   "and DisCo (disco: the contrastive stage from a fresh navigator).")
+                   "DisCo (disco: the contrastive stage from a fresh navigator) and glow-ica (the Glow's independent "
+                   "components read off each image, no encoder).")
 def baseline() -> None:
     pass
 
@@ -220,6 +221,48 @@ def _run_direction_baseline(method: str, opts: dict) -> None:
 
 for _method in ("gs", "cf", "ds", "ica", "ld"):
     _direction_command(_method)
+
+
+@baseline.command("glow-ica")
+@_run_preset_options("Fit only; do not compute metrics.json.",
+                     "The `disgu run` preset whose Glow, `ica` section and metric sizes are used.")
+def glow_ica_command(**opts) -> None:
+    """Glow-ICA codes with no encoder: FastICA unmixing of each real image's exact Glow latent.
+
+    The preset's `ica` stage (the independent components of the navigated latents of training images,
+    grouped into one code per factor) runs in DIR/fit; the metrics then read every image's codes through
+    the Glow's exact inverse, which costs a Glow pass per image (the `cpu` preset's Dis-GU distils these
+    codes into a fast encoder instead). Rerunning skips the finished parts.
+    """
+    from disgu.baselines.glow_ica_codes import run_glow_ica_codes
+    from disgu.overrides import apply_overrides
+    from disgu.pipeline.config import make_config
+    from disgu.runinfo import write_run_info
+
+    cfg = make_config(opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
+                      resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
+    cfg.representation = "glow-ica"
+    cfg.evaluation.dci_estimator = opts["dci_estimator"]
+    if opts.get("metric_samples"):
+        cfg.evaluation = cfg.evaluation.reduced(opts["metric_samples"])
+    apply_overrides(cfg, list(opts.get("overrides", ())))
+    out = Path(opts["out"])
+    run = run_glow_ica_codes(cfg, out, progress=not opts["no_progress"], log=click.echo)
+    if not (out / "run_info.json").is_file():
+        write_run_info(out, {"model": "glow-ica", **cfg.to_dict()}, cfg.seed)
+    if opts["no_eval"]:
+        return
+    e = cfg.evaluation
+    if _already_evaluated(out, 0, e):
+        from disgu.report import write_report
+
+        click.echo(f"glow-ica: {out / 'metrics.json'} already holds the scores of this fit\n"
+                   f"report: {write_report(out)}")
+        return
+    click.echo(f"glow-ica: evaluating the {run.n_codes} codes read through the Glow")
+    about = {"model": "glow-ica", "training_steps": 0, "training_seconds": run.training_seconds,
+             "glow_seconds": run.glow_seconds, "preset": cfg.preset}
+    _report(out, _evaluate(out, run.dataset, run.represent, e, cfg.seed, about))
 
 
 @baseline.command("disco")

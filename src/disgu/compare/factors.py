@@ -14,7 +14,6 @@ import numpy as np
 
 from disgu.compare.plan import RunSpec, is_finished
 
-
 CACHE = "factor_nmi.json"  # in each finished run dir: its row of the view, so a table needs no encoder reloaded
 
 

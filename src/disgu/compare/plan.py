@@ -15,7 +15,7 @@ from pathlib import Path
 from disgu.errors import UserError
 
 METHODS = ("dis-gu", "beta-vae", "factor-vae", "dip-vae-i", "dip-vae-ii", "gs", "cf", "ds", "ica", "ld", "disco",
-           "untrained")
+           "glow-ica", "untrained")
 # Table 1's names that stand for more than one method here: the paper does not say which DIP-VAE it ran.
 PAPER_ALIASES = {"dip-vae": ("dip-vae-i", "dip-vae-ii")}
 VAE_METHODS = ("beta-vae", "factor-vae", "dip-vae-i", "dip-vae-ii")
@@ -115,6 +115,9 @@ def plan_runs(dataset: str, methods: list[str], seeds: int, preset: str, out: Pa
             elif method in DIRECTION_METHODS:
                 args, budget = ["baseline", method, "--preset", preset, "--no-progress"], \
                     f"`{preset}` preset's Glow, samples and encoder steps"
+            elif method == "glow-ica":
+                args, budget = ["baseline", "glow-ica", "--preset", preset, "--no-progress"], \
+                    f"`{preset}` preset's ICA fit, no training (codes read through the Glow)"
             elif method in VAE_METHODS:
                 args, budget = ["baseline", method, "--preset", preset], vae_budget(preset)
             else:

@@ -42,6 +42,12 @@ def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset
     from disgu.evaluation import representation_function
 
+    if run.config.get("model") == "glow-ica":  # no encoder: the codes are read through the Glow
+        from disgu.baselines.glow_ica_codes import FIT, codes_function
+
+        cfg = run.config
+        dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
+        return codes_function(run.root / FIT)[0], dataset
     if (run.root / "encoder" / "encoder.pt").is_file():  # a direction baseline: its regression encoder
         from disgu.models.encoder import load_encoder
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from disgu.errors import UserError
 
-BASELINE_MODELS = ("beta-vae", "factor-vae", "dip-vae-i", "dip-vae-ii", "untrained", "gs", "cf", "ds", "ica", "ld")
+BASELINE_MODELS = ("beta-vae", "factor-vae", "dip-vae-i", "dip-vae-ii", "untrained", "gs", "cf", "ds", "ica", "ld",
+                   "glow-ica")
 
 
 def read_json(path: Path) -> Any | None:
