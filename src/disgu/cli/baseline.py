@@ -187,19 +187,25 @@ def _direction_command(method: str):
     return baseline.command(method)(command)
 
 
-def _run_direction_baseline(method: str, opts: dict) -> None:
-    from disgu.directions.config import make_direction_config
-    from disgu.directions.runner import run_direction_baseline
-    from disgu.evaluation import representation_function
+def _configure(cfg, opts: dict) -> None:
+    """--dci-estimator, --metric-samples and --set on the config of a baseline run under a preset."""
     from disgu.overrides import apply_overrides
 
-    cfg = make_direction_config(method, opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
-                                resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
-                                threads=opts["threads"])
     cfg.evaluation.dci_estimator = opts["dci_estimator"]
     if opts.get("metric_samples"):
         cfg.evaluation = cfg.evaluation.reduced(opts["metric_samples"])
     apply_overrides(cfg, list(opts.get("overrides", ())))
+
+
+def _run_direction_baseline(method: str, opts: dict) -> None:
+    from disgu.directions.config import make_direction_config
+    from disgu.directions.runner import run_direction_baseline
+    from disgu.evaluation import representation_function
+
+    cfg = make_direction_config(method, opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
+                                resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
+                                threads=opts["threads"])
+    _configure(cfg, opts)
     out = Path(opts["out"])
     run = run_direction_baseline(cfg, out, progress=not opts["no_progress"], log=click.echo)
     if opts["no_eval"]:
@@ -235,17 +241,13 @@ def glow_ica_command(**opts) -> None:
     codes into a fast encoder instead). Rerunning skips the finished parts.
     """
     from disgu.baselines.glow_ica_codes import run_glow_ica_codes
-    from disgu.overrides import apply_overrides
     from disgu.pipeline.config import make_config
     from disgu.runinfo import write_run_info
 
     cfg = make_config(opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
                       resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
     cfg.representation = "glow-ica"
-    cfg.evaluation.dci_estimator = opts["dci_estimator"]
-    if opts.get("metric_samples"):
-        cfg.evaluation = cfg.evaluation.reduced(opts["metric_samples"])
-    apply_overrides(cfg, list(opts.get("overrides", ())))
+    _configure(cfg, opts)
     out = Path(opts["out"])
     run = run_glow_ica_codes(cfg, out, progress=not opts["no_progress"], log=click.echo)
     if not (out / "run_info.json").is_file():
@@ -277,7 +279,6 @@ def disco_command(**opts) -> None:
     """
     import json
 
-    from disgu.overrides import apply_overrides
     from disgu.pipeline.config import disco_config
     from disgu.pipeline.result_table import result_table
     from disgu.pipeline.run import run_pipeline
@@ -285,10 +286,7 @@ def disco_command(**opts) -> None:
 
     cfg = disco_config(opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
                        resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
-    cfg.evaluation.dci_estimator = opts["dci_estimator"]
-    if opts.get("metric_samples"):
-        cfg.evaluation = cfg.evaluation.reduced(opts["metric_samples"])
-    apply_overrides(cfg, list(opts.get("overrides", ())))
+    _configure(cfg, opts)
     out = Path(opts["out"])
     stages = ("glow", "discovery", "contrastive") if opts["no_eval"] else STAGES
     try:
