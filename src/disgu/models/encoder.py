@@ -57,7 +57,7 @@ class ContrastiveEncoder(nn.Module):
     def encode_images(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """uint8 (N, H, W, C) images at the encoder's resolution -> float32 codes (N, D).
 
-        Batches of 64 in channels-last memory: 2.4x the throughput of contiguous batches of 512 on one
+        Batches of 64 in channels-last memory: 1.8x the throughput of contiguous batches of 512 on one
         CPU thread (the evaluation is mostly this loop; BENCHMARKS.md), same codes to float rounding.
         """
         if images.ndim != 4 or images.dtype != np.uint8:
