@@ -7,6 +7,7 @@ matrix is the one `disgu report` draws, computed the same way from each finished
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -27,8 +28,11 @@ def run_best_nmi(run_dir: Path) -> tuple[list[str], np.ndarray] | str:
     from disgu.report.compute import FactorInfo, factor_information
     from disgu.report.sources import open_run
 
+    made_for = hashlib.sha256((run_dir / "metrics.json").read_bytes()).hexdigest()  # a redone run has new metrics
     try:
         cached = json.loads((run_dir / CACHE).read_text())
+        if cached["metrics_sha256"] != made_for:
+            raise KeyError("metrics_sha256")
         if "note" in cached:
             return str(cached["note"])
         return list(cached["factors"]), np.asarray(cached["best_nmi"], dtype=np.float64)
@@ -36,10 +40,11 @@ def run_best_nmi(run_dir: Path) -> tuple[list[str], np.ndarray] | str:
         pass
     info = factor_information(open_run(run_dir))
     if not isinstance(info, FactorInfo):
-        write_json(run_dir / CACHE, {"note": str(info)})
+        write_json(run_dir / CACHE, {"metrics_sha256": made_for, "note": str(info)})
         return str(info)
     best = info.nmi.max(axis=0)
-    write_json(run_dir / CACHE, {"factors": list(info.factor_names), "best_nmi": best.tolist()})
+    write_json(run_dir / CACHE, {"metrics_sha256": made_for, "factors": list(info.factor_names),
+                                 "best_nmi": best.tolist()})
     return list(info.factor_names), best
 
 
