@@ -28,32 +28,31 @@ class FactorInfo:
     n_images: int
 
 
-def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
-    """(images -> codes function, dataset) of a run or a trained baseline."""
+def _run_dataset(run: RunFiles) -> Any:
+    """The dataset a run was trained and scored on, as its config.json names it."""
     from disgu.data import load_dataset
 
+    cfg = run.config
+    return load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
+
+
+def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
+    """(images -> codes function, dataset) of a run or a trained baseline."""
     if run.kind == "run":
         from disgu.pipeline.stages import load_trained
 
-        cfg = run.config
-        dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
-        encoder = load_trained(run.root)[3]
-        return encoder.encode_images, dataset
+        return load_trained(run.root)[3].encode_images, _run_dataset(run)
     from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset
     from disgu.evaluation import representation_function
 
     if run.config.get("model") == "glow-ica":  # no encoder: the codes are read through the Glow
         from disgu.baselines.glow_ica_codes import FIT, codes_function
 
-        cfg = run.config
-        dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
-        return codes_function(run.root / FIT)[0], dataset
+        return codes_function(run.root / FIT)[0], _run_dataset(run)
     if (run.root / "encoder" / "encoder.pt").is_file():  # a direction baseline: its regression encoder
         from disgu.models.encoder import load_encoder
 
-        cfg = run.config
-        dataset = load_dataset(cfg["dataset"], data_path=cfg.get("data_path"), resolution=cfg.get("resolution"))
-        return load_encoder(run.root / "encoder" / "encoder.pt").encode_images, dataset
+        return load_encoder(run.root / "encoder" / "encoder.pt").encode_images, _run_dataset(run)
     if run.config.get("model") == "untrained":
         raise UserError("an untrained-encoder baseline keeps no weights to read codes from")
     dataset = open_dataset(BaselineConfig.from_dict(run.config))
