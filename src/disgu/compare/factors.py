@@ -70,8 +70,8 @@ def factor_view(specs: list[RunSpec]) -> dict:
 def format_factors_markdown(view: dict) -> str:
     factors = view["factors"]
     lines = ["# Per-factor view", "",
-             "Normalised MI (MI over the factor's entropy) of the code dim that carries each factor best, "
-             "mean over seeds.", "",
+             ("Normalised MI (MI over the factor's entropy) of the code dim that carries each factor best, "
+              "mean over seeds."), "",
              "| method | runs | " + " | ".join(factors) + " |", "| --- | --- | " + " | ".join("---" for _ in factors) + " |"]
     for r in view["rows"]:
         lines.append(f"| {r['method']} | {r['runs']} | " + " | ".join(f"{r['best_nmi'][f]:.2f}" for f in factors) + " |")

@@ -97,9 +97,9 @@ def _footer(budgets: dict[str, str], total: dict) -> list[str]:
              f"wall time (each run's training, Glow loading and evaluation, summed"
              f"{f'; {untimed} runs kept no times' if untimed else ''}).")
     lines = ["Training budget per method: " + "; ".join(f"{m}: {b}" for m, b in budgets.items()) + ".", whole,
-             "Training time is the mean over seeds of each run's measured training wall time; the Glow that "
-             "Dis-GU, DisCo and the direction methods share is trained or loaded apart and not counted (table.json: "
-             "glow_seconds).",
+             ("Training time is the mean over seeds of each run's measured training wall time; the Glow that "
+              "Dis-GU, DisCo and the direction methods share is trained or loaded apart and not counted (table.json: "
+              "glow_seconds)."),
              "Every method is scored with the preset's metric sample sizes, on one thread per run."]
     if any(m.startswith("dip-vae") for m in budgets):
         lines.append(DIP_NOTE)

@@ -73,8 +73,8 @@ def metrics_section(run: RunFiles, baseline: RunFiles | None) -> str:
         rows.append(_row("chance (codes that know nothing)", [_fmt(chance.get(k)) for k, _ in METRIC_COLUMNS],
                          "chance"))
     notes = [escape(str(run.metrics["note"]))] if "note" in run.metrics else []
-    notes += [f"Scores of {escape(run.dataset)} at {escape(str(run.config.get('resolution', '?')))}x"
-             f"{escape(str(run.config.get('resolution', '?')))} from <code>metrics.json</code>."]
+    notes += [(f"Scores of {escape(run.dataset)} at {escape(str(run.config.get('resolution', '?')))}x"
+               f"{escape(str(run.config.get('resolution', '?')))} from <code>metrics.json</code>.")]
     if paper_rows(run.dataset):
         notes.append(escape(paper_note(run.dataset)))
     if baseline is None and run.kind == "run":
