@@ -226,6 +226,36 @@ def test_paper_note_names_the_dataset_of_the_table(tmp_path):
         assert f"official {name} files" in build_table(dataset, specs)["paper_note"]
 
 
+def test_sigterm_stops_the_runs_and_still_writes_the_table(compared, tmp_path, monkeypatch):
+    """A scheduler's SIGTERM is Ctrl-C: the children are stopped, the finished runs' table is written, exit 130."""
+    import os
+    import signal
+    import time
+
+    from disgu.compare import runner
+
+    out = tmp_path / "cmp"
+    shutil.copytree(compared[0], out)
+    (out / "table.md").unlink()
+    started = []
+
+    def stopped_by_scheduler(specs, jobs, on_done):
+        started.extend(s.name for s in specs)
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN, None)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at once; this only bounds a failing run
+        raise AssertionError("SIGTERM did not stop the comparison")
+
+    monkeypatch.setattr(runner, "run_all", stopped_by_scheduler)
+    before = signal.getsignal(signal.SIGTERM)
+    res = _compare(out, "--methods", "dis-gu,untrained,cf", "--set", "cf:no_such_field=1")
+    assert res.exit_code == 130, res.output
+    assert started == ["cf/s0", "cf/s1"] and "interrupted" in res.output
+    table = (out / "table.md").read_text()
+    assert "| dis-gu | 2 |" in table and "| untrained | 2 |" in table
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
 def test_no_run_starts_and_no_folder_appears_once_stopping(tmp_path):
     from disgu.compare.runner import _Children
 

@@ -50,8 +50,12 @@ def compare(dataset: str, data_path: str | None, methods: str, seeds: int, prese
     for s in specs:
         if s not in todo:
             click.echo(f"skipped {s.name}: {s.run_dir / 'metrics.json'} is finished")
-    failures = _run(todo, jobs)
+    failures, interrupted = _run(todo, jobs)
     _write_tables(root, dataset, specs)
+    if interrupted:
+        click.echo("interrupted: stopped every run; the table holds the finished ones; rerun the same command "
+                   "to resume", err=True)
+        raise SystemExit(130)
     if failures:
         lines = "\n".join(f"  {s.name} (exit {rc}): see {s.log}" for s, rc in failures)
         click.echo(f"disgu compare: {len(failures)} of {len(todo)} runs failed; the table holds the rest; rerun "
@@ -59,15 +63,21 @@ def compare(dataset: str, data_path: str | None, methods: str, seeds: int, prese
         raise SystemExit(1)
 
 
-def _run(todo: list, jobs: int) -> list[tuple]:
-    """Run the missing runs with a progress bar; (spec, exit status) of each failure."""
+def _run(todo: list, jobs: int) -> tuple[list[tuple], bool]:
+    """Run the missing runs with a progress bar: ((spec, exit status) of each failure, whether stopped).
+
+    Ctrl-C and SIGTERM (a scheduler's stop) both stop every child, which checkpoints and exits.
+    """
+    import signal
+    import threading
+
     from tqdm import tqdm
 
     from disgu.compare.runner import run_all
 
-    failures = []
+    failures: list[tuple] = []
     if not todo:
-        return failures
+        return failures, False
     click.echo(f"running {len(todo)} runs, {jobs} at a time; logs in <method>/s<seed>.log")
     bar = tqdm(total=len(todo), unit="run", dynamic_ncols=True)
 
@@ -79,15 +89,20 @@ def _run(todo: list, jobs: int) -> list[tuple]:
             bar.write(f"FAILED {o.spec.name} (exit {o.returncode}); log: {o.spec.log}")
         bar.update(1)
 
+    def on_term(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, on_term) if main else None
     try:
         run_all(todo, jobs, done)
     except KeyboardInterrupt:
+        return failures, True
+    finally:
         bar.close()
-        click.echo("\ninterrupted: stopped every run; rerun the same command to resume (finished runs are kept)",
-                   err=True)
-        raise SystemExit(130)
-    bar.close()
-    return failures
+        if main and old is not None:
+            signal.signal(signal.SIGTERM, old)
+    return failures, False
 
 
 def _write_config(root: Path, dataset: str, data_path: str | None, methods: list[str], seeds: int, preset: str,
