@@ -50,7 +50,7 @@ def codes_function(fit_dir: Path, device: torch.device | str = "cpu") -> tuple[C
                             f"rerun `disgu baseline glow-ica` with the same options to complete it")
     frame = GlowICA.load(fit_dir / "ica" / "frame.npz")
     glow, _ = load_glow(fit_dir / "glow" / "glow.safetensors", map_location=device)
-    if torch.device(device).type == "cpu":  # channels-last convolutions: 1.4x the images/s on one CPU thread
+    if torch.device(device).type == "cpu":  # channels-last: 1.7x the images/s, one CPU thread (BENCHMARKS.md)
         glow = glow.to(memory_format=torch.channels_last)
     frozen = FrozenGlow(glow, frame.levels)
 
