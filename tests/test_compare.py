@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -264,3 +265,16 @@ def test_no_run_starts_and_no_folder_appears_once_stopping(tmp_path):
     children.stop_all()
     assert children.start(spec) is None
     assert not spec.log.parent.exists()
+
+
+def test_a_run_finished_meanwhile_by_another_process_is_not_started_again(tmp_path):
+    """The plan is made once; a run finished by hand (or by a second comparison) before its turn is skipped."""
+    from disgu.compare.runner import run_all
+
+    first, second = plan_runs("shapes3d", ["untrained"], 2, "tiny", tmp_path)
+    first.argv = [sys.executable, "-c", f"open({str(second.run_dir / 'metrics.json')!r}, 'w').write('{{}}')"]
+    second.run_dir.mkdir(parents=True)
+    outcomes = run_all([first, second], 1, lambda o: None)
+    assert [(o.spec.name, o.returncode, o.skipped) for o in outcomes] == [("untrained/s0", 0, False),
+                                                                           ("untrained/s1", 0, True)]
+    assert not second.log.exists()

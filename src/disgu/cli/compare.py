@@ -82,7 +82,9 @@ def _run(todo: list, jobs: int) -> tuple[list[tuple], bool]:
     bar = tqdm(total=len(todo), unit="run", dynamic_ncols=True)
 
     def done(o) -> None:
-        if o.returncode == 0:
+        if o.skipped:
+            bar.write(f"skipped {o.spec.name}: finished meanwhile by another process")
+        elif o.returncode == 0:
             bar.write(f"finished {o.spec.name} in {o.seconds:.0f} s")
         else:
             failures.append((o.spec, o.returncode))

@@ -15,16 +15,21 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from disgu.compare.plan import RunSpec
+from disgu.compare.plan import RunSpec, is_finished
 
 
 @dataclass
 class RunOutcome:
-    """How one run ended: returncode 0 is success; `seconds` is the wall time of the subprocess."""
+    """How one run ended: returncode 0 is success; `seconds` is the wall time of the subprocess.
+
+    `skipped`: finished by another process (a `disgu baseline` by hand, a second comparison) between
+    the plan and this run's turn, so nothing was started.
+    """
 
     spec: RunSpec
     returncode: int
     seconds: float
+    skipped: bool = False
 
 
 class _Children:
@@ -71,6 +76,8 @@ class _Children:
 
 
 def _run_one(spec: RunSpec, children: _Children) -> RunOutcome:
+    if is_finished(spec.run_dir):
+        return RunOutcome(spec, 0, 0.0, skipped=True)
     t0 = time.perf_counter()
     proc = children.start(spec)
     if proc is None:
