@@ -8,6 +8,10 @@ images picked at random from the grid.
 
     python benchmarks/mpi3d_object_presence.py src/disgu/weights/glow-mpi3d-32.safetensors --num 360
 
+A third row separates the temperature from the training: the same real images, encoded to their
+exact latents, shrunk by T and decoded. What those lose is what T itself takes away; what the samples
+lose beyond that is the model's.
+
 A white object is low in saturation but brighter than the arm, so it counts; a dark object drawn on
 the arm's grey would not, which the real-image row measures.
 """
@@ -21,7 +25,7 @@ import numpy as np
 import torch
 
 from disgu.data import load_dataset
-from disgu.models import input_to_images, load_glow
+from disgu.models import images_to_input, input_to_images, load_glow
 
 FAR_FROM_BACKGROUND = 90  # summed |RGB difference| to the background colour
 ARM_MAX_SPREAD = 30  # max - min channel of the arm's grey
@@ -63,9 +67,14 @@ def main() -> None:
     picks = np.sort(np.random.default_rng(a.seed).choice(len(dataset), a.num, replace=False))
     bins = 2**config.n_bits  # the real images at the Glow's bit depth, as it sees them
     real = np.round((dataset.images(picks) // (256 // bins)) * (255.0 / (bins - 1))).astype(np.uint8)
+    with torch.no_grad():
+        chunks = [images_to_input(real[i:i + 64], config.n_bits) for i in range(0, len(real), 64)]
+        shrunk = np.concatenate([input_to_images(model.decode([a.temperature * e for e in model.encode(x)]),
+                                                 config.n_bits) for x in chunks])
     print(json.dumps({"glow": a.glow, "temperature": a.temperature, "min_pixels": a.min_pixels,
                       "samples": summary(object_pixels(samples), a.min_pixels),
-                      "real": summary(object_pixels(real), a.min_pixels)}))
+                      "real": summary(object_pixels(real), a.min_pixels),
+                      "real_latents_shrunk_by_t": summary(object_pixels(shrunk), a.min_pixels)}))
 
 
 if __name__ == "__main__":
