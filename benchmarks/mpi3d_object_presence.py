@@ -60,17 +60,15 @@ def main() -> None:
     torch.set_flush_denormal(True)
     torch.set_num_threads(1)
     model, config = load_glow(a.glow)
-    with torch.no_grad():
-        x = model.sample(a.num, a.temperature, generator=torch.Generator().manual_seed(a.seed))
-    samples = input_to_images(x, config.n_bits)
     dataset = load_dataset(a.dataset, resolution=config.resolution)
     picks = np.sort(np.random.default_rng(a.seed).choice(len(dataset), a.num, replace=False))
-    bins = 2**config.n_bits  # the real images at the Glow's bit depth, as it sees them
-    real = np.round((dataset.images(picks) // (256 // bins)) * (255.0 / (bins - 1))).astype(np.uint8)
+    real_input = images_to_input(dataset.images(picks), config.n_bits)  # the Glow's bit depth, as it sees them
+    real = input_to_images(real_input, config.n_bits)
     with torch.no_grad():
-        chunks = [images_to_input(real[i:i + 64], config.n_bits) for i in range(0, len(real), 64)]
-        shrunk = np.concatenate([input_to_images(model.decode([a.temperature * e for e in model.encode(x)]),
-                                                 config.n_bits) for x in chunks])
+        samples = input_to_images(model.sample(a.num, a.temperature,
+                                               generator=torch.Generator().manual_seed(a.seed)), config.n_bits)
+        shrunk = np.concatenate([input_to_images(model.decode([a.temperature * e for e in model.encode(chunk)]),
+                                                 config.n_bits) for chunk in real_input.split(64)])
     print(json.dumps({"glow": a.glow, "temperature": a.temperature, "min_pixels": a.min_pixels,
                       "samples": summary(object_pixels(samples), a.min_pixels),
                       "real": summary(object_pixels(real), a.min_pixels),

@@ -102,7 +102,7 @@ def _run(todo: list, jobs: int) -> tuple[list[tuple], bool]:
         return failures, True
     finally:
         bar.close()
-        if main and old is not None:
+        if old is not None:
             signal.signal(signal.SIGTERM, old)
     return failures, False
 
