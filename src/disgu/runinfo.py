@@ -43,13 +43,19 @@ def git_revision() -> str:
         return "unknown"
 
 
+def invoked_command() -> list[str]:
+    """This process's command line, with `python -m disgu.cli` shown as the `disgu` it stands for."""
+    program = os.path.basename(sys.argv[0])
+    return ["disgu" if program in ("__main__.py", "__init__.py") else program, *sys.argv[1:]]
+
+
 def run_info(config: Any, seed: int | None, command: list[str] | None = None) -> dict[str, Any]:
     """Everything needed to rerun: resolved config, seed, command line, versions and revision."""
     cfg = asdict(config) if is_dataclass(config) else dict(config)
     return {
         "config": cfg,
         "seed": seed,
-        "command": command if command is not None else [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        "command": command if command is not None else invoked_command(),
         "versions": package_versions(),
         "git_revision": git_revision(),
         "platform": platform.platform(),

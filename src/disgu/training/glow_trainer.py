@@ -33,6 +33,7 @@ from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoi
 from disgu.distributed import DistInfo, all_reduce_min, cleanup_distributed, setup_distributed
 from disgu.errors import UserError
 from disgu.models.glow import Glow, GlowConfig, images_to_input, input_to_images
+from disgu.runinfo import invoked_command
 from disgu.training.checkpoints import save_training_checkpoint
 from disgu.training.logs import TrainingLog
 from disgu.training.nan_guard import NonFiniteGuard
@@ -373,7 +374,7 @@ def _start_run(cfg: GlowTrainConfig, info: DistInfo, resume: str | None, command
     device, out = info.device, Path(cfg.out)
     torch.manual_seed(cfg.seed + info.rank)
     np.random.seed(cfg.seed + info.rank)
-    command = command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
+    command = command if command is not None else invoked_command()
     dataset = load_dataset(cfg.dataset, data_path=cfg.data_path, resolution=cfg.model.resolution)
     ckpt_path = _resolve_resume(resume, out)
     ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
