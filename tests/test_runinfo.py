@@ -13,6 +13,7 @@ from disgu.runinfo import invoked_command, run_info
     ("/somewhere/site-packages/disgu/cli/__main__.py", "disgu"),  # python -m disgu.cli
     ("/somewhere/bin/disgu", "disgu"),  # the console script
     ("benchmarks/glow_heldout_bpd.py", "glow_heldout_bpd.py"),
+    ("/somewhere/site-packages/pytest/__main__.py", "__main__.py"),  # another package's -m stays as it is
 ])
 def test_invoked_command_names_the_program(monkeypatch: pytest.MonkeyPatch, argv0: str, shown: str) -> None:
     monkeypatch.setattr(sys, "argv", [argv0, "train-glow", "--steps", "10"])

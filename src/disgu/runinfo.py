@@ -45,8 +45,9 @@ def git_revision() -> str:
 
 def invoked_command() -> list[str]:
     """This process's command line, with `python -m disgu.cli` shown as the `disgu` it stands for."""
-    program = os.path.basename(sys.argv[0])
-    return ["disgu" if program in ("__main__.py", "__init__.py") else program, *sys.argv[1:]]
+    path = Path(sys.argv[0])
+    ours = path.name == "__main__.py" and path.parent.parts[-2:] == ("disgu", "cli")
+    return ["disgu" if ours else path.name, *sys.argv[1:]]
 
 
 def run_info(config: Any, seed: int | None, command: list[str] | None = None) -> dict[str, Any]:
