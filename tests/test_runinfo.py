@@ -24,3 +24,9 @@ def test_run_info_records_the_invoked_command_unless_given(monkeypatch: pytest.M
     monkeypatch.setattr(sys, "argv", ["/x/disgu/cli/__main__.py", "run", "--seed", "3"])
     assert run_info({"a": 1}, seed=3)["command"] == ["disgu", "run", "--seed", "3"]
     assert run_info({"a": 1}, seed=3, command=["own"])["command"] == ["own"]
+
+
+def test_exported_manifest_names_older_module_runs_disgu() -> None:
+    from disgu.models.pretrained import _disgu_command
+    assert _disgu_command(["__main__.py", "train-glow", "--resume"]) == ["disgu", "train-glow", "--resume"]
+    assert _disgu_command(["disgu", "train-glow"]) == ["disgu", "train-glow"]

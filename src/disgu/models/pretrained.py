@@ -104,6 +104,7 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"glow_config": json.dumps(config.to_dict())})
     extra = ckpt.get("extra", {})
+    commands = [_disgu_command(c) for c in extra.get("commands") or []]
     train_cfg = ckpt.get("config", {}).get("train", {})
     manifest = {
         "name": name,
@@ -116,13 +117,18 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
         "heldout_bits_per_dim": extra.get("heldout_bits_per_dim"),
         "heldout_images": extra.get("heldout_images"),
         "data_hash": extra.get("data_hash"),
-        "command": (extra.get("commands") or [None])[0],
-        "resume_commands": (extra.get("commands") or [])[1:],
+        "command": commands[0] if commands else None,
+        "resume_commands": commands[1:],
         "git_revision": extra.get("git_revision"),
         "size_bytes": weights.stat().st_size,
     }
     write_json(out_dir / f"{name}.json", manifest)
     return weights
+
+
+def _disgu_command(command: list[str]) -> list[str]:
+    """Older checkpoints recorded `python -m disgu.cli` as '__main__.py'; in a train-glow record it is `disgu`."""
+    return ["disgu", *command[1:]] if command and command[0] == "__main__.py" else list(command)
 
 
 def available_pretrained() -> list[str]:
