@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from disgu.runinfo import invoked_command, run_info
+from disgu.runinfo import disgu_command, invoked_command, run_info
 
 
 @pytest.mark.parametrize("argv0, shown", [
@@ -26,7 +26,6 @@ def test_run_info_records_the_invoked_command_unless_given(monkeypatch: pytest.M
     assert run_info({"a": 1}, seed=3, command=["own"])["command"] == ["own"]
 
 
-def test_exported_manifest_names_older_module_runs_disgu() -> None:
-    from disgu.models.pretrained import _disgu_command
-    assert _disgu_command(["__main__.py", "train-glow", "--resume"]) == ["disgu", "train-glow", "--resume"]
-    assert _disgu_command(["disgu", "train-glow"]) == ["disgu", "train-glow"]
+def test_older_checkpoint_records_of_module_runs_read_as_disgu() -> None:
+    assert disgu_command(["__main__.py", "train-glow", "--resume"]) == ["disgu", "train-glow", "--resume"]
+    assert disgu_command(["disgu", "train-glow"]) == ["disgu", "train-glow"]

@@ -17,6 +17,7 @@ import torch
 from disgu.atomic import atomic_path, write_json
 from disgu.errors import UserError
 from disgu.models.glow import Glow, GlowConfig
+from disgu.runinfo import disgu_command
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -104,7 +105,7 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"glow_config": json.dumps(config.to_dict())})
     extra = ckpt.get("extra", {})
-    commands = [_disgu_command(c) for c in extra.get("commands") or []]
+    commands = [disgu_command(c) for c in extra.get("commands") or []]
     train_cfg = ckpt.get("config", {}).get("train", {})
     manifest = {
         "name": name,
@@ -124,11 +125,6 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
     }
     write_json(out_dir / f"{name}.json", manifest)
     return weights
-
-
-def _disgu_command(command: list[str]) -> list[str]:
-    """Older checkpoints recorded `python -m disgu.cli` as '__main__.py'; in a train-glow record it is `disgu`."""
-    return ["disgu", *command[1:]] if command and command[0] == "__main__.py" else list(command)
 
 
 def available_pretrained() -> list[str]:
