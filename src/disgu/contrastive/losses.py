@@ -52,8 +52,15 @@ def contrastive_bce_loss(q: Tensor, pos: Tensor, neg: Tensor, tau: float = 1.0, 
     return loss, stats
 
 
-def entropy_loss(v: Tensor, temperature: float = 1.0) -> Tensor:
-    """Mean entropy (nats) of softmax(v / temperature) over the D code dims: low when few dims carry v."""
+def entropy_loss(v: Tensor, temperature: float = 1.0, form: str = "sample") -> Tensor:
+    """Entropy (nats) of softmax(v / temperature) over the D code dims: low when few dims carry v.
+
+    form "sample" (the paper's): the mean of each variation's own entropy, so every variation is
+    dominated by some dim. form "direction": the entropy of the rows' mean, so the variations of one
+    direction (all rows passed share it) are dominated by the same dim.
+    """
+    if form == "direction":
+        v = v.mean(0, keepdim=True)
     logp = F.log_softmax(v / temperature, dim=1)
     return -(logp.exp() * logp).sum(1).mean()
 
@@ -92,7 +99,7 @@ def pair_loss(encoder: ContrastiveEncoder, base: torch.Tensor, shifted: torch.Te
     pos = v_qp[cfg.batch_size :][keep_p]
     neg = v_neg[keep_n]
     bce, s = contrastive_bce_loss(q, pos, neg, cfg.tau, cfg.hard_threshold)
-    ent = entropy_loss(torch.cat([q, pos]), cfg.entropy_temperature)
+    ent = entropy_loss(torch.cat([q, pos]), cfg.entropy_temperature, cfg.entropy_form)
     loss = bce + cfg.entropy_weight * ent
     if cfg.scale_weight > 0:
         scale = code_scale_loss(e_base_qp[~broken[:b_n]])

@@ -50,6 +50,7 @@ class ContrastiveConfig:
     hard_threshold: float = 0.95  # T
     entropy_weight: float = 1.0
     entropy_temperature: float = 1.0
+    entropy_form: str = "sample"  # "sample": each variation's entropy (paper); "direction": of their mean
     lr: float = 1e-4
     nav_lr: float | None = None  # None: same as lr
     finetune_navigator: bool = True

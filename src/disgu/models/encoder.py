@@ -24,34 +24,47 @@ from torch import Tensor, nn
 from disgu.errors import UserError
 
 _CHANNELS = (32, 32, 32, 64, 64)
+DISCO_CHANNELS = (64, 128, 256, 256, 256)  # DisCo's encoder widths
+DISCO_SLOPE = 0.01  # DisCo's LeakyReLU slope
 
 
 class ContrastiveEncoder(nn.Module):
     """The 5-conv encoder E: images in [0, 1] (N, C, H, W) -> codes (N, out_dim)."""
 
-    def __init__(self, in_channels: int = 3, resolution: int = 64, out_dim: int = 64):
+    def __init__(self, in_channels: int = 3, resolution: int = 64, out_dim: int = 64,
+                 widths: tuple[int, ...] | list[int] | None = None, slope: float | None = None):
         super().__init__()
         n_down = round(math.log2(resolution)) - 2
         if resolution < 8 or 2 ** (n_down + 2) != resolution or n_down > 4:
             raise UserError(f"encoder: resolution must be 8, 16, 32 or 64, got {resolution}")
+        widths = tuple(int(w) for w in (widths if widths is not None else _CHANNELS))
+        if len(widths) != 5 or min(widths) < 1:
+            raise UserError(f"encoder widths: expected 5 positive channel counts, got {list(widths)}")
+        slope = 0.2 if slope is None else float(slope)
+        if not 0 <= slope < 1:
+            raise UserError(f"encoder slope: expected a LeakyReLU slope in [0, 1), got {slope}")
         self.in_channels, self.resolution, self.out_dim = in_channels, resolution, out_dim
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, _CHANNELS[0], 7, 1, 3), nn.LeakyReLU(0.2)]
-        cin = _CHANNELS[0]
-        for i, cout in enumerate(_CHANNELS[1:]):
+        self.widths, self.slope = widths, slope
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 7, 1, 3), nn.LeakyReLU(slope)]
+        cin = widths[0]
+        for i, cout in enumerate(widths[1:]):
             if i < 4 - n_down:
-                layers += [nn.Conv2d(cin, cout, 3, 1, 1), nn.LeakyReLU(0.2)]
+                layers += [nn.Conv2d(cin, cout, 3, 1, 1), nn.LeakyReLU(slope)]
             else:
-                layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2)]
+                layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(slope)]
             cin = cout
         self.convs = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(cin * 16, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256),
-                                  nn.LeakyReLU(0.2), nn.Linear(256, out_dim))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(cin * 16, 256), nn.LeakyReLU(slope), nn.Linear(256, 256),
+                                  nn.LeakyReLU(slope), nn.Linear(256, out_dim))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.convs(x))
 
     def config(self) -> dict[str, Any]:
-        return {"in_channels": self.in_channels, "resolution": self.resolution, "out_dim": self.out_dim}
+        out = {"in_channels": self.in_channels, "resolution": self.resolution, "out_dim": self.out_dim}
+        if self.widths != _CHANNELS or self.slope != 0.2:
+            out.update(widths=list(self.widths), slope=self.slope)
+        return out
 
     @torch.no_grad()
     def encode_images(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -88,6 +101,25 @@ class ContrastiveEncoder(nn.Module):
     def code_dim(self) -> int:
         """Length of a code (what `encode_images` returns per image)."""
         return self.out_dim
+
+
+def init_encoder(encoder: nn.Module, scheme: str = "default") -> nn.Module:
+    """Re-initialise the weights in place: "default" keeps PyTorch's, "kaiming" is DisCo's.
+
+    DisCo draws every conv and linear weight from kaiming_normal (fan_in, gain sqrt 2) with zero
+    biases. Why it matters: under PyTorch's default the untrained encoder's codes vary by about 3e-4
+    per dim, below FactorVAE's 0.05 pruning threshold, and the BCE (which sees only normalised
+    variations) never scales them up; under kaiming_normal they vary by about 0.2-0.5.
+    """
+    if scheme == "default":
+        return encoder
+    if scheme != "kaiming":
+        raise UserError(f"encoder init: expected 'default' or 'kaiming', got {scheme!r}")
+    for m in encoder.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+            nn.init.zeros_(m.bias)
+    return encoder
 
 
 def codes_from_coordinates(t: Tensor, layout: list[int], cuts: list[float]) -> Tensor:
