@@ -197,3 +197,14 @@ def test_baselines_train_under_two_process_ddp(tmp_path, squares):
           progress=False)
     one = load_model_from_run(tmp_path / "one")[0].state_dict()
     assert not torch.equal(one["encoder.mean.weight"], r0["encoder.mean.weight"])
+
+
+def test_normal_shifts_keep_the_minimum_and_spread_like_a_gaussian():
+    from disgu.errors import UserError
+    from disgu.training.shifts import sample_shifts
+
+    eps = sample_shifts(20_000, 6.0, 0.5, torch.Generator().manual_seed(0), distribution="normal")
+    assert eps.abs().min() >= 0.5
+    assert 5.7 < float(eps.std()) < 6.3 and float((eps.abs() > 6).float().mean()) > 0.25  # U(-6, 6) never exceeds 6
+    with pytest.raises(UserError, match="shift distribution"):
+        sample_shifts(3, 6.0, 0.5, distribution="cauchy")

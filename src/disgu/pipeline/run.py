@@ -84,8 +84,17 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     """Run `stages` (in pipeline order) into out_dir; returns {stage: info} for the stages run or skipped.
 
     `dataset`: an already opened dataset object to use instead of opening cfg.dataset (the Glow
-    trainer still opens cfg.dataset by name when a Glow has to be trained).
+    trainer still opens cfg.dataset by name when a Glow has to be trained). A second process on the
+    same out_dir is refused while this one runs (disgu.runlock).
     """
+    from disgu.runlock import run_folder_lock
+
+    with run_folder_lock(out_dir, log=log):
+        return _run_pipeline(cfg, Path(out_dir), glow_path, progress, stages, log, dataset)
+
+
+def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress: bool, stages: Sequence[str],
+                  log, dataset) -> dict[str, Any]:
     from disgu.distributed import barrier, is_main, setup_distributed
     from disgu.runinfo import write_run_info
 
