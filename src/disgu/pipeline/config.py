@@ -68,7 +68,7 @@ class RunTarget:
 
     dataset: str = "shapes3d"
     data_path: str | None = None
-    preset: str = "cpu"
+    preset: str = "demo"  # the default of `disgu run`, `disgu config` and DisGU
     seed: int = 0
     resolution: int = 32
     device: str = "auto"
