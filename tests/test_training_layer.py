@@ -159,20 +159,6 @@ def test_log_is_cut_back_to_the_resumed_step_and_drops_a_torn_line(tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 3] and rows[-1]["event"] == "resume"
 
 
-def test_a_baseline_dir_with_the_old_names_resumes_with_its_history(tmp_path, squares):
-    from disgu.baselines.trainer import train
-
-    ds = _baseline_data(squares)
-    train(_baseline_cfg(steps=3), tmp_path, dataset=ds, progress=False)
-    (tmp_path / "log.jsonl").rename(tmp_path / "scalars.jsonl")  # what earlier versions wrote
-    (tmp_path / "tensorboard").rename(tmp_path / "tb")
-    train(_baseline_cfg(steps=5), tmp_path, dataset=ds, progress=False)
-    assert not (tmp_path / "scalars.jsonl").exists() and not (tmp_path / "tb").exists()
-    assert (tmp_path / "tensorboard").is_dir()
-    steps = [json.loads(ln)["step"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5]
-
-
 # ----------------------------------------------------------------------------- baselines under DDP
 
 
@@ -211,3 +197,14 @@ def test_baselines_train_under_two_process_ddp(tmp_path, squares):
           progress=False)
     one = load_model_from_run(tmp_path / "one")[0].state_dict()
     assert not torch.equal(one["encoder.mean.weight"], r0["encoder.mean.weight"])
+
+
+def test_normal_shifts_keep_the_minimum_and_spread_like_a_gaussian():
+    from disgu.errors import UserError
+    from disgu.training.shifts import sample_shifts
+
+    eps = sample_shifts(20_000, 6.0, 0.5, torch.Generator().manual_seed(0), distribution="normal")
+    assert eps.abs().min() >= 0.5
+    assert 5.7 < float(eps.std()) < 6.3 and float((eps.abs() > 6).float().mean()) > 0.25  # U(-6, 6) never exceeds 6
+    with pytest.raises(UserError, match="shift distribution"):
+        sample_shifts(3, 6.0, 0.5, distribution="cauchy")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import sys
 import time
@@ -65,14 +64,11 @@ class BankSpec:
     temperature: float
     image_shape: tuple[int, int, int]  # (H, W, C)
     fingerprint: str  # of the Glow's weights, the navigated levels and the navigator's directions
+    shift_distribution: str = "uniform"
 
     @property
     def n_slots(self) -> int:
         return self.n_directions * self.pairs_per_direction
-
-    @property
-    def n_chunks(self) -> int:
-        return math.ceil(self.n_slots / self.fill_batch)
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -126,7 +122,7 @@ def decode_chunk(frozen: FrozenGlow, navigator: Navigator, source: LatentSource,
     gen = chunk_generator(spec.seed, chunk)
     dirs = torch.arange(lo, hi) % spec.n_directions
     z = source.sample(hi - lo, gen)
-    eps = sample_shifts(hi - lo, spec.shift_range, spec.min_shift, gen)
+    eps = sample_shifts(hi - lo, spec.shift_range, spec.min_shift, gen, distribution=spec.shift_distribution)
     base = frozen.decode(z)
     shifted = frozen.decode_shifted(z, navigator(dirs.to(device), eps.to(device)))
     bad = (frozen.broken_mask(base) | frozen.broken_mask(shifted)).cpu()
@@ -137,7 +133,7 @@ def decode_chunk(frozen: FrozenGlow, navigator: Navigator, source: LatentSource,
             break
         broken += len(idx)
         z_new = source.sample(len(idx), gen)
-        eps[idx] = sample_shifts(len(idx), spec.shift_range, spec.min_shift, gen)
+        eps[idx] = sample_shifts(len(idx), spec.shift_range, spec.min_shift, gen, distribution=spec.shift_distribution)
         for t, t_new in zip(z, z_new):
             t[idx.to(t.device)] = t_new
         b = frozen.decode(z_new)

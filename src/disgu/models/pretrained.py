@@ -17,7 +17,6 @@ import torch
 from disgu.atomic import atomic_path, write_json
 from disgu.errors import UserError
 from disgu.models.glow import Glow, GlowConfig
-from disgu.runinfo import disgu_command
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -129,7 +128,7 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
     weights = out_dir / f"{name}.safetensors"
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     extra = ckpt["extra"]
-    commands = [disgu_command(c) for c in extra.get("commands") or [] if isinstance(c, list)]
+    commands = [list(c) for c in extra.get("commands") or [] if isinstance(c, list)]
     train_cfg = ckpt["config"].get("train")
     train_cfg = train_cfg if isinstance(train_cfg, dict) else {}
     manifest = {  # built before anything is written: a checkpoint that lacks a field leaves no orphan weights

@@ -178,7 +178,20 @@ def _check_tree(obj: Any, saved: dict[str, Any], path: Path, prefix: str) -> Non
             _check_tree(names[key], value, path, f"{prefix}{key}.")
 
 
+def resolve_config(preset: str, overrides: typing.Sequence[str] = (), stages: typing.Sequence[str] | None = None,
+                   **top: Any) -> RunConfig:
+    """The configuration `disgu run` runs: the preset, the top-level options, every `--set`, then validated.
+
+    `disgu config` prints the same object, so what it shows is what a run with those options would use.
+    """
+    cfg = make_config(preset, **top)
+    apply_overrides(cfg, list(overrides))
+    validate_config(cfg, stages)
+    return cfg
+
+
 def config_json(cfg: RunConfig) -> str:
+    """The resolved tree as `disgu config` prints it: the dict a run records in config.json, keys sorted."""
     return json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
 
 
@@ -221,7 +234,8 @@ _CHOICES: dict[str, dict[str, tuple[str, ...]]] = {  # plus representation and g
     "glow": {"source": ("auto", "pretrained", "train")},
     "discovery": {"navigator": ("ortho", "proj"), "navigator_base": ("identity", "random", "pca", "ica"),
                   "reconstructor": ("light", "resnet18"), "latents": ("prior", "data")},
-    "contrastive": {"latents": ("prior", "data"), "entropy_form": ("sample", "direction")},
+    "contrastive": {"latents": ("prior", "data"), "entropy_form": ("sample", "direction"),
+                    "shift_distribution": ("uniform", "normal"), "encoder_init": ("default", "kaiming")},
     "evaluation": {"dci_estimator": ("exact", "sklearn", "hist")},
 }
 
