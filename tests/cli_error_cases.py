@@ -43,6 +43,40 @@ def make_files(tmp: Path) -> None:
     run = tmp / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"dataset": "shapes3d"}))
+    np.save(tmp / "images.npy", np.zeros((2, 8, 8, 3), np.uint8))
+    _forged_files(tmp)
+
+
+def _forged_files(tmp: Path) -> None:
+    """Files whose declared sizes or fields lie: a small Glow's weights under configs that do not describe them,
+    .npy headers claiming GiB, hand-edited run configs."""
+    import torch
+    from safetensors.torch import save_file
+
+    from disgu.checkpoint import FORMAT, save_checkpoint
+    from disgu.models.glow import Glow, GlowConfig
+
+    small = GlowConfig(resolution=8, n_levels=1, n_steps=1, hidden=4)
+    state = Glow(small).state_dict()
+    model = small.to_dict()
+    save_checkpoint(tmp / "huge_hidden.pt", model=state, config={"model": {**model, "hidden": 10**6}}, step=1)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "huge_hidden.safetensors"),
+              metadata={"glow_config": json.dumps({**model, "hidden": 30000})})
+    save_checkpoint(tmp / "mismatch.pt", model=state, config={"model": {**model, "hidden": 8}}, step=1)
+    save_checkpoint(tmp / "zero_levels.pt", model=state, config={"model": {**model, "n_levels": 0}}, step=1)
+    good = {"format": FORMAT, "version": 1, "step": 1, "config": {"model": model}, "model": state, "extra": {}}
+    for name, change in (("string_version", {"version": "1"}), ("list_config", {"config": [model]}),
+                         ("no_step", {"step": None})):
+        torch.save({k: v for k, v in {**good, **change}.items() if v is not None}, tmp / f"{name}.pt")
+    torch.save({k: v for k, v in good.items() if k != "model"}, tmp / "no_model.pt")
+    with open(tmp / "huge_header.npy", "wb") as f:  # claims 11 GiB of images, holds 16 bytes
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                 "shape": (1_000_000, 64, 64, 3)})
+        f.write(bytes(16))
+    for name, text in (("run_not_json", "{not json"), ("run_unknown_key", '{"dataset": "shapes3d", "colour": 1}'),
+                       ("run_string_section", '{"dataset": "shapes3d", "contrastive": "fast"}')):
+        (tmp / name).mkdir()
+        (tmp / name / "config.json").write_text(text)
 
 
 def _truncate(path: Path, keep: float) -> None:
@@ -135,6 +169,39 @@ CASES: tuple[Case, ...] = (
          "notes.pt: not a readable"),
     Case("export-glow: truncated checkpoint", ("export-glow", "{tmp}/glow.pt", "--name", "g", "--out-dir", OUT),
          "glow.pt: not a readable"),
+    # sizes declared inside files, refused before anything is allocated
+    Case("sample: .pt whose config says hidden=10**6", ("sample", "--glow", "{tmp}/huge_hidden.pt", "--out",
+                                                         "{tmp}/out.png"), "huge_hidden.pt: the weights are not"),
+    Case("sample: .safetensors whose metadata says hidden=30000", ("sample", "--glow", "{tmp}/huge_hidden.safetensors",
+                                                                   "--out", "{tmp}/out.png"),
+         "huge_hidden.safetensors: the weights are not"),
+    Case("run: --glow whose config says hidden=10**6", (*RUN, "--out", OUT, "--glow", "{tmp}/huge_hidden.pt"),
+         "huge_hidden.pt: the weights are not"),
+    Case("encode: .npy header claiming 11 GiB", ("encode", "--run", "{tmp}/run", "--images", "{tmp}/huge_header.npy",
+                                                 "--out", "{tmp}/out.npy"), "huge_header.npy: its header declares"),
+    Case("metrics: .npy header claiming 11 GiB", ("metrics", "--codes", "{tmp}/huge_header.npy", "--factors",
+                                                  "{tmp}/huge_header.npy", "--out", "{tmp}/out.json"),
+         "huge_header.npy: its header declares"),
+    # malformed checkpoints
+    Case("sample: checkpoint version a string", ("sample", "--glow", "{tmp}/string_version.pt", "--out",
+                                                 "{tmp}/out.png"), "string_version.pt: damaged checkpoint: version"),
+    Case("sample: checkpoint without weights", ("sample", "--glow", "{tmp}/no_model.pt", "--out", "{tmp}/out.png"),
+         "no_model.pt: damaged checkpoint: 'model' is missing"),
+    Case("sample: checkpoint config a list", ("sample", "--glow", "{tmp}/list_config.pt", "--out", "{tmp}/out.png"),
+         "list_config.pt: damaged checkpoint: 'config' is a list"),
+    Case("sample: checkpoint with n_levels 0", ("sample", "--glow", "{tmp}/zero_levels.pt", "--out", "{tmp}/out.png"),
+         "zero_levels.pt: its Glow config is not valid"),
+    Case("sample: weights of another shape", ("sample", "--glow", "{tmp}/mismatch.pt", "--out", "{tmp}/out.png"),
+         "where the config gives"),
+    Case("export-glow: checkpoint without a step", ("export-glow", "{tmp}/no_step.pt", "--name", "g", "--out-dir",
+                                                    OUT), "no_step.pt: damaged checkpoint: step"),
+    # hand-edited run folders
+    Case("encode: config.json not JSON", ("encode", "--run", "{tmp}/run_not_json", "--images", "{tmp}/images.npy",
+                                          "--out", "{tmp}/out.npy"), "config.json: not readable JSON"),
+    Case("traverse: config.json with an unknown key", ("traverse", "--run", "{tmp}/run_unknown_key", "--out", OUT),
+         "unknown setting 'colour'"),
+    Case("explore: config.json with a section that is a string", ("explore", "--run", "{tmp}/run_string_section"),
+         "section 'contrastive' is a str"),
     # image arrays
     Case("encode: one (H, W, C) image", ("encode", "--run", "{tmp}/run", "--images", "{tmp}/one_image.npy", "--out",
                                          "{tmp}/out.npy"), "(N, H, W, C)"),

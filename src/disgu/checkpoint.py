@@ -12,8 +12,9 @@ import os
 import pickle
 import random
 import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from disgu.errors import UserError
 FORMAT = "disgu-checkpoint"
 VERSION = 1
 _STEP_NAME = re.compile(r"^ckpt-(\d+)\.pt$")
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def checkpoint_name(step: int) -> str:
@@ -68,9 +70,102 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                         f"written by disgu (`disgu train-glow`, `disgu run`, `disgu baseline`)") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"{path}: not a disgu checkpoint (expected a dict with format={FORMAT!r})")
-    if payload.get("version", 0) > VERSION:
-        raise UserError(f"{path}: checkpoint version {payload['version']} is newer than this disgu ({VERSION})")
+    _check_layout(payload, path)
     return payload
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_layout(payload: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint whose fields are not what save_checkpoint writes (a damaged or hand-made file)."""
+    version = payload.get("version")
+    if not _is_int(version) or version < 1:
+        raise UserError(f"{path}: damaged checkpoint: version {version!r} is not a positive integer")
+    if version > VERSION:
+        raise UserError(f"{path}: checkpoint version {version} is newer than this disgu ({VERSION})")
+    step = payload.get("step")
+    if not _is_int(step) or step < 0:
+        raise UserError(f"{path}: damaged checkpoint: step {step!r} is not a non-negative integer")
+    for key in ("model", "config"):
+        if not isinstance(payload.get(key), dict):
+            raise UserError(f"{path}: damaged checkpoint: '{key}' is {_kind(payload.get(key))}, expected a dict")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload["model"].items()):
+        raise UserError(f"{path}: damaged checkpoint: 'model' must map parameter names to tensors")
+    if not isinstance(payload.get("extra", {}), dict):
+        raise UserError(f"{path}: damaged checkpoint: 'extra' is {_kind(payload.get('extra'))}, expected a dict")
+
+
+def _kind(value: Any) -> str:
+    return "missing" if value is None else f"a {type(value).__name__}"
+
+
+def config_section(ckpt: dict[str, Any], path: str | os.PathLike, *keys: str) -> dict[str, Any]:
+    """ckpt['config'][keys...] as a dict, or a UserError naming the file and the missing or malformed section."""
+    section: Any = ckpt.get("config")
+    for i, key in enumerate(keys):
+        if not isinstance(section, dict) or not isinstance(section.get(key), dict):
+            name = "config" + "".join(f"[{k!r}]" for k in keys[: i + 1])
+            found = section.get(key) if isinstance(section, dict) else None
+            raise UserError(f"{path}: checkpoint {name} is {_kind(found)}, expected a dict of settings")
+        section = section[key]
+    return section
+
+
+# ----------------------------------------------------------------------------- rebuilding modules
+
+
+def check_state_shapes(path: str | os.PathLike, what: str, expected: Mapping[str, Sequence[int]],
+                       found: Mapping[str, Sequence[int]], free: Sequence[str] = ()) -> None:
+    """One line when the stored tensors are not those of the module the config describes (names, shapes).
+
+    `free`: tensors whose size the module itself adapts on loading (a pruned navigator's `active`).
+    """
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    if missing or unexpected:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})"] if missing else []
+        parts += [f"{len(unexpected)} unexpected (e.g. {unexpected[0]})"] if unexpected else []
+        raise UserError(f"{path}: the weights are not those of the {what} its config describes: "
+                        f"{' and '.join(parts)} tensors")
+    for name, shape in expected.items():
+        if tuple(found[name]) != tuple(shape) and name not in free:
+            raise UserError(f"{path}: the weights are not those of the {what} its config describes: {name} is "
+                            f"{tuple(found[name])} where the config gives {tuple(shape)}")
+
+
+def shapes(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def load_state(module: torch.nn.Module, state: Mapping[str, torch.Tensor], path: str | os.PathLike,
+               what: str) -> None:
+    """module.load_state_dict(state) with mismatched names or shapes as one line naming the file."""
+    check_state_shapes(path, what, shapes(module.state_dict()), shapes(state))
+    module.load_state_dict(state)
+
+
+def module_shell(path: str | os.PathLike, what: str, factory: Callable[[], M]) -> M:
+    """The module the config describes, built on the meta device: its shapes, without allocating its memory.
+
+    Sizes declared inside a file (hidden=10**6) are only believed once the tensors stored beside
+    them are seen to have those shapes.
+    """
+    try:
+        with torch.device("meta"):
+            return factory()
+    except (TypeError, ValueError, KeyError, RuntimeError, UserError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{path}: its config does not describe a valid {what} ({first})") from None
+
+
+def restore_module(path: str | os.PathLike, what: str, factory: Callable[[], M],
+                   state: Mapping[str, torch.Tensor], free: Sequence[str] = ()) -> M:
+    """factory() loaded with `state`, after its config was checked against the stored shapes (see module_shell)."""
+    check_state_shapes(path, what, shapes(module_shell(path, what, factory).state_dict()), shapes(state), free)
+    module = factory()
+    module.load_state_dict(state)
+    return module
 
 
 def _what_is_wrong(path: Path) -> str:

@@ -138,11 +138,11 @@ class DisGU(TransformerMixin, BaseEstimator):
         return self._load_state(out)
 
     def _load_state(self, run_dir: Path) -> DisGU:
-        from disgu.pipeline.config import RunConfig
+        from disgu.pipeline.config import read_run_config
         from disgu.pipeline.stages import load_trained
 
         self.run_dir_ = Path(run_dir)
-        self.config_ = RunConfig.from_dict(json.loads((self.run_dir_ / "config.json").read_text()))
+        self.config_ = read_run_config(self.run_dir_)
         self.glow_, self.navigator_, self.levels_, self.encoder_ = load_trained(self.run_dir_)
         self.n_features_out_ = self.encoder_.code_dim
         return self
@@ -150,12 +150,10 @@ class DisGU(TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, run_dir: str | Path) -> DisGU:
         """A fitted DisGU from the run dir of `disgu run` or of an earlier `fit`."""
-        run_dir = Path(run_dir)
-        cfg_path = run_dir / "config.json"
-        if not cfg_path.is_file():
-            raise UserError(f"--run {run_dir}: no config.json (not a `disgu run` dir)")
-        cfg = json.loads(cfg_path.read_text())
-        model = cls(preset=cfg.get("preset", "demo"), seed=cfg.get("seed", 0), out=run_dir)
+        from disgu.pipeline.config import read_run_config
+
+        cfg = read_run_config(run_dir)
+        model = cls(preset=cfg.preset, seed=cfg.seed, out=run_dir)
         return model._load_state(run_dir)
 
     def transform(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:

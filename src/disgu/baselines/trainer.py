@@ -25,7 +25,7 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.baselines.losses import discriminator_loss, vae_loss
-from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint
+from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, load_state, restore_module
 from disgu.data import ImageDataset, load_dataset
 from disgu.distributed import (
     all_reduce_min,
@@ -229,12 +229,14 @@ def load_model_from_run(out_dir: str | Path, device: torch.device | str = "cpu")
     if path is None:
         raise UserError(f"{out_dir}: no baseline checkpoint found (expected checkpoints/ckpt-*.pt)")
     ckpt = load_checkpoint(path, map_location=device)
-    cfg = BaselineConfig.from_dict(ckpt["config"])
+    try:
+        cfg = BaselineConfig.from_dict(ckpt["config"])
+    except (TypeError, ValueError) as err:
+        raise UserError(f"{path}: its baseline config is not valid ({err})") from None
     extra = ckpt["extra"]
-    model = build_model(cfg.model, resolution=extra["resolution"], channels=extra["channels"],
-                        latent_dim=cfg.latent_dim, beta=cfg.beta, gamma=cfg.gamma, lambda_od=cfg.lambda_od,
-                        lambda_d=cfg.lambda_d)
-    model.load_state_dict(ckpt["model"])
+    model = restore_module(path, cfg.model, lambda: build_model(
+        cfg.model, resolution=extra.get("resolution"), channels=extra.get("channels"), latent_dim=cfg.latent_dim,
+        beta=cfg.beta, gamma=cfg.gamma, lambda_od=cfg.lambda_od, lambda_d=cfg.lambda_d), ckpt["model"])
     return model.to(device).eval(), cfg, int(ckpt["step"])
 
 
@@ -256,7 +258,7 @@ def _resume(out_dir: Path, cfg: BaselineConfig, model: BetaVAE, optimizers: dict
         return 0, 0.0, NonFiniteGuard(restore_after=NONFINITE_LIMIT)
     ckpt = load_checkpoint(ckpt_path, map_location=device)
     check_resumable(ckpt["config"], cfg, ckpt_path)
-    model.load_state_dict(ckpt["model"])
+    load_state(model, ckpt["model"], ckpt_path, cfg.model)
     for k, o in optimizers.items():
         o.load_state_dict(ckpt["optimizer"][k])
     extra = ckpt["extra"]

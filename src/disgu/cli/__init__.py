@@ -16,13 +16,19 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as err:
-            click.echo(f"disgu: error: {err}", err=True)
+            click.echo(f"disgu: error: {_one_line(str(err))}", err=True)
             ctx.exit(2)
         except click.UsageError as err:
             if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):
                 raise  # `disgu data` alone prints the group's help
             click.echo(f"disgu: error: {_usage_line(err)}", err=True)
             ctx.exit(2)
+
+
+def _one_line(message: str, limit: int = 600) -> str:
+    """A message on one line, cut at `limit` characters: a library's multi-line text never floods the terminal."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 4] + " ..."
 
 
 def _usage_line(err: click.UsageError) -> str:

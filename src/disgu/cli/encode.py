@@ -19,14 +19,11 @@ def encode(run_dir: str, images: str, out: str, batch_size: int, threads: int) -
     """Write the disentangled codes of IMAGES to OUT."""
     import numpy as np
 
+    from disgu.arrays import load_array
     from disgu.atomic import atomic_path
     from disgu.disgu_estimator import DisGU, check_images
-    from disgu.errors import UserError
 
-    try:
-        arr = np.load(images, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise UserError(f"--images {images}: not a readable .npy array ({err})") from None
+    arr = load_array(images, "--images")  # memory-mapped, its header checked against the file's size
     check_images(arr, f"--images {images}")
     model = DisGU.load(run_dir)
     codes = model.transform(arr, batch_size=batch_size)

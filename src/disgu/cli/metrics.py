@@ -11,25 +11,12 @@ from disgu.errors import UserError
 
 
 def _load_array(path: str, option: str):
+    """The array of --codes / --factors, its declared size checked against the file before anything is read."""
     import numpy as np
 
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"{option} {path} does not exist")
-    try:
-        if p.suffix == ".npz":
-            with np.load(p, allow_pickle=False) as z:
-                keys = list(z.keys())
-                name = option.lstrip("-")
-                key = name if name in keys else (keys[0] if len(keys) == 1 else None)
-                if key is None:
-                    raise UserError(f"{option} {path}: an .npz needs one array or one named '{name}', has {keys}")
-                return z[key]
-        return np.load(p, allow_pickle=False)
-    except UserError:
-        raise
-    except (OSError, ValueError) as err:
-        raise UserError(f"{option} {path} is not a readable .npy/.npz array: {err}") from None
+    from disgu.arrays import load_array
+
+    return np.asarray(load_array(path, option, npz_key=option.lstrip("-")))
 
 
 @click.group(invoke_without_command=True)

@@ -20,20 +20,17 @@ from disgu.cli.options import output_callback, seed_option, threads_option
 def traverse(run_dir: str, out: str | None, shift_range: float | None, n_latents: int | None,
              n_shifts: int | None, seed: int | None, threads: int) -> None:
     """Write direction_XXX.png/.gif, top_directions.png and index.json (directions ranked by score)."""
-    import json
     from pathlib import Path
 
     from disgu.errors import UserError
     from disgu.evaluation.directions import saved_direction_labels
     from disgu.models.generator import FrozenGlow
-    from disgu.pipeline.config import RunConfig
+    from disgu.pipeline.config import read_run_config
     from disgu.pipeline.stages import load_trained
     from disgu.viz.traverse import write_traversals
 
     run = Path(run_dir)
-    if not (run / "config.json").is_file():
-        raise UserError(f"--run {run}: no config.json (not a `disgu run` dir)")
-    cfg = RunConfig.from_dict(json.loads((run / "config.json").read_text()))
+    cfg = read_run_config(run)
     for name, value in (("shift_range", shift_range), ("n_latents", n_latents), ("n_shifts", n_shifts)):
         if value is not None:
             if not value > 0:  # also refuses nan

@@ -49,11 +49,11 @@ class Explorer:
         from disgu.models.generator import FrozenGlow
         from disgu.pipeline.stages import load_trained
 
+        from disgu.pipeline.config import read_run_config
+
         run = Path(run_dir)
-        if not (run / "config.json").is_file():
-            raise UserError(f"--run {run}: no config.json (not a `disgu run` dir)")
+        self.config = read_run_config(run).to_dict()
         self.run_dir = run
-        self.config = json.loads((run / "config.json").read_text())
         glow, navigator, levels, encoder = load_trained(run, device)
         self.frozen = FrozenGlow(glow, levels)
         self.encoder = encoder.eval()

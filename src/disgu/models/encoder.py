@@ -186,10 +186,10 @@ def save_encoder(path: str | Path, encoder: ContrastiveEncoder, extra: dict[str,
 
 def load_encoder(path: str | Path, map_location: str | torch.device = "cpu") -> ContrastiveEncoder:
     """A saved ContrastiveEncoder, or a CodeEncoder when the saved config has a code layout."""
-    from disgu.checkpoint import load_checkpoint
+    from disgu.checkpoint import config_section, load_checkpoint, restore_module
 
     ckpt = load_checkpoint(path, map_location)
-    cfg = ckpt["config"]["encoder"]
-    enc = CodeEncoder(**cfg) if "layout" in cfg else ContrastiveEncoder(**cfg)
-    enc.load_state_dict(ckpt["model"])
+    cfg = config_section(ckpt, path, "encoder")
+    enc = restore_module(path, "encoder", lambda: CodeEncoder(**cfg) if "layout" in cfg else ContrastiveEncoder(**cfg),
+                         ckpt["model"])
     return enc.to(map_location).eval()

@@ -129,11 +129,14 @@ def save_navigator(path: str | Path, navigator: Navigator, settings: Mapping[str
 
 def load_navigator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Navigator, tuple[int, ...]]:
     """(navigator, navigated levels) as `save_navigator` wrote them."""
-    from disgu.checkpoint import load_checkpoint
+    from disgu.checkpoint import config_section, load_checkpoint, restore_module
 
     ckpt = load_checkpoint(path, map_location)
-    c = ckpt["config"]
-    d = c["discovery"]
-    nav = Navigator(c["latent_dim"], d["n_directions"], d["navigator"], "identity", 0.0)
-    nav.load_state_dict(ckpt["model"])
-    return nav.to(map_location), tuple(c["levels"])
+    c, d = ckpt["config"], config_section(ckpt, path, "discovery")
+    levels = c.get("levels")
+    if not isinstance(levels, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in levels):
+        raise UserError(f"{path}: checkpoint config['levels'] is {levels!r}, expected a list of level indices")
+    nav = restore_module(path, "navigator", lambda: Navigator(c.get("latent_dim"), d.get("n_directions"),
+                                                              d.get("navigator"), "identity", 0.0), ckpt["model"],
+                         free=("active",))
+    return nav.to(map_location), tuple(levels)

@@ -28,12 +28,29 @@ def build_glow(config: GlowConfig | dict[str, Any]) -> Glow:
     return Glow(config)
 
 
-def _model_from_state(state: dict[str, torch.Tensor], config: GlowConfig, source: Path) -> Glow:
-    model = Glow(config)
+def _glow_config(d: Any, source: Path) -> GlowConfig:
     try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise UserError(f"{source}: weights do not match the stored Glow config: {err}") from None
+        if not isinstance(d, dict):
+            raise TypeError(f"expected a dict of settings, got a {type(d).__name__}")
+        return GlowConfig.from_dict(d)
+    except (ValueError, TypeError) as err:
+        raise UserError(f"{source}: its Glow config is not valid ({err})") from None
+
+
+def _glow_shell(config: GlowConfig, shapes: dict[str, tuple[int, ...]], source: Path) -> None:
+    """Refuse a config whose sizes the stored tensors do not bear out, before any of its memory is allocated."""
+    from disgu.checkpoint import check_state_shapes, module_shell
+
+    if config.n_levels * config.n_steps > len(shapes):  # a Glow holds several tensors per flow step
+        raise UserError(f"{source}: its Glow config declares {config.n_levels} levels of {config.n_steps} flow "
+                        f"steps but the file holds only {len(shapes)} tensors")
+    shell = module_shell(source, "Glow", lambda: Glow(config))
+    check_state_shapes(source, "Glow", {k: tuple(v.shape) for k, v in shell.state_dict().items()}, shapes)
+
+
+def _model_from_state(state: dict[str, torch.Tensor], config: GlowConfig, source: Path) -> Glow:
+    model = Glow(config)  # the config was checked against the stored shapes (_glow_shell)
+    model.load_state_dict(state)
     if not model.is_initialized():
         raise UserError(f"{source}: actnorm layers were never initialised (the model was saved before training)")
     return model.eval()
@@ -51,14 +68,16 @@ def load_glow(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
+                stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
         except (SafetensorError, OSError) as err:  # truncated, or not a safetensors file at all
             raise _unreadable_safetensors(path, err) from None
         if "glow_config" not in meta:
             raise UserError(f"{path}: safetensors file has no 'glow_config' metadata (not a disgu Glow export)")
         try:
-            config = GlowConfig.from_dict(json.loads(meta["glow_config"]))
-        except (ValueError, TypeError) as err:
-            raise UserError(f"{path}: its 'glow_config' metadata is not a valid Glow config ({err})") from None
+            config = _glow_config(json.loads(meta["glow_config"]), path)
+        except ValueError as err:
+            raise UserError(f"{path}: its 'glow_config' metadata is not JSON ({err})") from None
+        _glow_shell(config, stored, path)  # the tensors are read only once their shapes fit the config
         try:
             state = load_file(str(path), device=str(map_location))
         except (SafetensorError, OSError) as err:
@@ -68,11 +87,18 @@ def load_glow(path: str | os.PathLike, map_location: str | torch.device = "cpu")
     from disgu.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path, map_location=map_location)
-    model_cfg = ckpt.get("config", {}).get("model")
-    if model_cfg is None:
-        raise UserError(f"{path}: checkpoint has no config['model'] (not a Glow checkpoint)")
-    config = GlowConfig.from_dict(model_cfg)
+    config = checkpoint_glow_config(ckpt, path)
     return _model_from_state(ckpt["model"], config, path), config
+
+
+def checkpoint_glow_config(ckpt: dict[str, Any], path: str | os.PathLike) -> GlowConfig:
+    """The Glow config of a loaded training checkpoint, once its stored tensors are seen to have its sizes."""
+    path = Path(path)
+    if "model" not in ckpt["config"]:
+        raise UserError(f"{path}: checkpoint has no config['model'] (not a Glow checkpoint)")
+    config = _glow_config(ckpt["config"]["model"], path)
+    _glow_shell(config, {k: tuple(v.shape) for k, v in ckpt["model"].items()}, path)
+    return config
 
 
 def _unreadable_safetensors(path: Path, err: Exception) -> UserError:
@@ -101,12 +127,11 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
     out_dir = Path(out_dir)
     weights = out_dir / f"{name}.safetensors"
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(weights) as tmp:
-        save_file(state, str(tmp), metadata={"glow_config": json.dumps(config.to_dict())})
-    extra = ckpt.get("extra", {})
-    commands = [list(c) for c in extra.get("commands") or []]
-    train_cfg = ckpt.get("config", {}).get("train", {})
-    manifest = {
+    extra = ckpt["extra"]
+    commands = [list(c) for c in extra.get("commands") or [] if isinstance(c, list)]
+    train_cfg = ckpt["config"].get("train")
+    train_cfg = train_cfg if isinstance(train_cfg, dict) else {}
+    manifest = {  # built before anything is written: a checkpoint that lacks a field leaves no orphan weights
         "name": name,
         "weights": weights.name,
         "glow_config": config.to_dict(),
@@ -120,9 +145,11 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
         "command": commands[0] if commands else None,
         "resume_commands": commands[1:],
         "git_revision": extra.get("git_revision"),
-        "size_bytes": weights.stat().st_size,
     }
-    write_json(out_dir / f"{name}.json", manifest)
+    with atomic_path(weights) as tmp:
+        save_file(state, str(tmp), metadata={"glow_config": json.dumps(config.to_dict())})
+        manifest["size_bytes"] = tmp.stat().st_size
+        write_json(out_dir / f"{name}.json", manifest)  # the manifest first: weights never appear without one
     return weights
 
 

@@ -22,8 +22,10 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import typing
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from disgu.contrastive.trainer import ContrastiveConfig
@@ -142,6 +144,38 @@ def set_top_fields(cfg: T, top: dict[str, Any], what: str) -> T:
                 raise UserError(f"unknown {what} option {k!r}")
             setattr(cfg, k, v)
     return cfg
+
+
+def read_run_config(run_dir: str | os.PathLike, option: str = "--run") -> RunConfig:
+    """The RunConfig saved in RUN_DIR/config.json; a missing, non-JSON or hand-broken file is one line naming it."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise UserError(f"{option} {run_dir}: no config.json (not a `disgu run` dir)")
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{path}: not readable JSON ({str(err).splitlines()[0]})") from None
+    if not isinstance(saved, dict):
+        raise UserError(f"{path}: expected a JSON object of settings, got a {type(saved).__name__}")
+    _check_tree(RunConfig(), saved, path, "")
+    cfg = RunConfig.from_dict(saved)
+    try:
+        validate_config(cfg)
+    except UserError as err:  # its message speaks of --set, but the value came from the file
+        raise UserError(f"{path}: {str(err).removeprefix('--set ')}") from None
+    return cfg
+
+
+def _check_tree(obj: Any, saved: dict[str, Any], path: Path, prefix: str) -> None:
+    """Every key of `saved` is a field of `obj`, and every section of it a JSON object."""
+    names = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    for key, value in saved.items():
+        if key not in names:
+            raise UserError(f"{path}: unknown setting {prefix}{key!r} (expected some of {', '.join(names)})")
+        if dataclasses.is_dataclass(names[key]):
+            if not isinstance(value, dict):
+                raise UserError(f"{path}: section {prefix}{key!r} is a {type(value).__name__}, expected a JSON object")
+            _check_tree(names[key], value, path, f"{prefix}{key}.")
 
 
 def resolve_config(preset: str, overrides: typing.Sequence[str] = (), stages: typing.Sequence[str] | None = None,

@@ -14,7 +14,14 @@ from typing import Any
 
 import torch
 
-from disgu.checkpoint import checkpoint_name, latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from disgu.checkpoint import (
+    checkpoint_name,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+)
 from disgu.distributed import is_main, world
 
 __all__ = ["latest_checkpoint", "load_checkpoint", "load_stage", "save_stage", "save_training_checkpoint"]
@@ -54,7 +61,7 @@ def load_stage(out_dir: Path, modules: dict[str, torch.nn.Module], optimizers: d
     ckpt = load_checkpoint(path)
     for name, m in modules.items():
         prefix = name + "."
-        m.load_state_dict({k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)})
+        load_state(m, {k[len(prefix):]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}, path, name)
     for name, o in optimizers.items():
         o.load_state_dict(ckpt["optimizer"][name])
     rank = world()[0]

@@ -33,6 +33,7 @@ from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoi
 from disgu.distributed import DistInfo, all_reduce_min, cleanup_distributed, setup_distributed
 from disgu.errors import UserError
 from disgu.models.glow import Glow, GlowConfig, images_to_input, input_to_images
+from disgu.models.pretrained import checkpoint_glow_config
 from disgu.runinfo import invoked_command
 from disgu.training.checkpoints import save_training_checkpoint
 from disgu.training.logs import TrainingLog
@@ -232,8 +233,10 @@ def _resolve_resume(resume: str | None, out: Path) -> Path | None:
 def config_from_checkpoint(path: str | Path) -> GlowTrainConfig:
     """The training config stored in a checkpoint (what `--resume` continues with)."""
     ckpt = load_checkpoint(path)
-    train = dict(ckpt["config"].get("train", {}))
-    train["model"] = ckpt["config"]["model"]
+    train = ckpt["config"].get("train", {})
+    if not isinstance(train, dict):
+        raise UserError(f"{path}: checkpoint config['train'] is a {type(train).__name__}, expected a dict")
+    train = {**train, "model": checkpoint_glow_config(ckpt, path)}
     return GlowTrainConfig.from_dict(train)
 
 
@@ -387,7 +390,7 @@ def _start_run(cfg: GlowTrainConfig, info: DistInfo, resume: str | None, command
     ckpt = load_checkpoint(ckpt_path) if ckpt_path is not None else None
     h, w, c = dataset.image_shape
     if ckpt is not None:
-        cfg.model = GlowConfig.from_dict(ckpt["config"]["model"])
+        cfg.model = checkpoint_glow_config(ckpt, ckpt_path)
     elif c != cfg.model.in_channels:
         cfg.model = GlowConfig.from_dict({**cfg.model.to_dict(), "in_channels": c})
     if (h, w, c) != (cfg.model.resolution, cfg.model.resolution, cfg.model.in_channels):
