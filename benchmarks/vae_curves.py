@@ -48,7 +48,9 @@ def run_milestone(model: str, dataset: str, seed: int, minutes: float, runs: Pat
     tmp.mkdir(parents=True)
     for f in RECORD_FILES:
         if (out / f).is_file():
-            shutil.copy2(out / f, tmp / f)
+            # records are committed: the run folder's machine-specific prefix becomes the documented one
+            text = (out / f).read_text().replace(str(out.resolve()), f"runs/vae-curves/{name}")
+            (tmp / f).write_text(text.replace(str(out), f"runs/vae-curves/{name}"))
     tmp.rename(target)
 
 

@@ -45,6 +45,8 @@ def test_tables_hold_mean_std_paper_row_and_best(compared):
     table = json.loads((out / "table.json").read_text())
     rows = {r["method"]: r for r in table["rows"]}
     assert set(rows) == {"dis-gu", "untrained"}  # cf has no finished run
+    # the dis-gu row is the paper's method, not the preset's default Glow-ICA recipe
+    assert json.loads((out / "dis-gu" / "s0" / "config.json").read_text())["representation"] == "contrastive"
     for method in rows:
         ours = [json.loads((out / method / f"s{s}" / "metrics.json").read_text())["mig"] for s in (0, 1)]
         assert rows[method]["num_runs"] == 2

@@ -162,3 +162,27 @@ def test_contrastive_step_with_scale_term(tiny_glow):
                                    torch.Generator().manual_seed(0))
     assert stats["scale"] > 0 and float(loss.detach()) == pytest.approx(stats["bce"] + stats["entropy"] + stats["scale"],
                                                                rel=1e-5)
+
+
+def test_disco_encoder_options_train_and_reload(tiny_glow, tmp_path):
+    frozen = FrozenGlow(tiny_glow, (1,))
+    nav = Navigator(frozen.nav_dim, 3, "ortho", "random", generator=torch.Generator().manual_seed(0))
+    cfg = ContrastiveConfig(out_dim=3, batch_size=2, n_positives=2, n_negatives=3, steps=2, checkpoint_every=2,
+                            log_every=1, shift_range=2.0, encoder_widths=[4, 8, 8, 8, 8], encoder_slope=0.01,
+                            encoder_init="kaiming", shift_distribution="normal")
+    train_contrastive(tiny_glow, nav, (1,), cfg, tmp_path, seed=0, progress=False)
+    enc = load_encoder(tmp_path / "encoder.pt")
+    assert enc.widths == (4, 8, 8, 8, 8) and enc.slope == 0.01
+    slopes = {m.negative_slope for m in enc.modules() if isinstance(m, torch.nn.LeakyReLU)}
+    assert slopes == {0.01}
+
+
+def test_paper_preset_uses_disco_encoder_shifts_and_a_random_navigator_start():
+    from disgu.models.encoder import DISCO_CHANNELS, DISCO_SLOPE
+    from disgu.pipeline.config import make_config
+
+    cfg = make_config("paper")
+    assert tuple(cfg.contrastive.encoder_widths) == DISCO_CHANNELS and cfg.contrastive.encoder_slope == DISCO_SLOPE
+    assert cfg.contrastive.encoder_init == "kaiming" and cfg.contrastive.shift_distribution == "normal"
+    assert cfg.discovery.navigator_base == "random"
+    assert cfg.contrastive.out_dim == cfg.discovery.n_directions  # DisCo: one code dim per direction

@@ -173,27 +173,6 @@ def test_a_baseline_dir_with_the_old_names_resumes_with_its_history(tmp_path, sq
     assert steps == [1, 2, 3, 4, 5]
 
 
-def test_the_shipped_resume_checkpoint_still_resumes(tmp_path):
-    """weights-resume/ holds the full checkpoint of the shipped shapes3d Glow: one more step must run from it."""
-    from disgu.training import config_from_checkpoint, train_glow
-
-    ckpt = Path(__file__).resolve().parents[1] / "weights-resume" / "glow-shapes3d-32-cpu-ckpt-00010995.pt"
-    if not ckpt.is_file() or ckpt.stat().st_size < 1_000_000:
-        pytest.skip("the shipped resume checkpoint is not checked out")
-    cfg = config_from_checkpoint(ckpt)
-    step = load_checkpoint(ckpt)["step"]
-    cfg.out, cfg.steps, cfg.batch_size = str(tmp_path / "glow"), step + 1, 4
-    cfg.progress = cfg.tensorboard = False
-    cfg.eval_every = cfg.sample_every = cfg.checkpoint_every = 10**9
-    cfg.heldout_size = 20
-    result = train_glow(cfg, resume=str(ckpt))
-    assert result.summary["steps"] == step + 1 and result.summary["nan_skipped"] == 0
-    saved = load_checkpoint(latest_checkpoint(tmp_path / "glow"))
-    assert saved["step"] == step + 1 and len(saved["extra"]["commands"]) >= 2
-    first = json.loads((tmp_path / "glow" / "log.jsonl").read_text().splitlines()[0])
-    assert first["step"] == step and first["event"] == "resume"
-
-
 # ----------------------------------------------------------------------------- baselines under DDP
 
 
@@ -232,3 +211,14 @@ def test_baselines_train_under_two_process_ddp(tmp_path, squares):
           progress=False)
     one = load_model_from_run(tmp_path / "one")[0].state_dict()
     assert not torch.equal(one["encoder.mean.weight"], r0["encoder.mean.weight"])
+
+
+def test_normal_shifts_keep_the_minimum_and_spread_like_a_gaussian():
+    from disgu.errors import UserError
+    from disgu.training.shifts import sample_shifts
+
+    eps = sample_shifts(20_000, 6.0, 0.5, torch.Generator().manual_seed(0), distribution="normal")
+    assert eps.abs().min() >= 0.5
+    assert 5.7 < float(eps.std()) < 6.3 and float((eps.abs() > 6).float().mean()) > 0.25  # U(-6, 6) never exceeds 6
+    with pytest.raises(UserError, match="shift distribution"):
+        sample_shifts(3, 6.0, 0.5, distribution="cauchy")

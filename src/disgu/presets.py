@@ -39,9 +39,12 @@ RUN_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "resolution": 64,
         "glow": {"train_preset": "paper"},
+        # LD's and DisCo's navigators start from a random rotation (their random_init=True)
         "discovery": {"n_directions": 64, "reconstructor": "resnet18", "steps": 70_000, "eval_every": 1000,
-                      "checkpoint_every": 10_000},
-        "contrastive": {"steps": 70_000, "checkpoint_every": 10_000},
+                      "checkpoint_every": 10_000, "navigator_base": "random"},
+        # DisCo's encoder (widths, LeakyReLU 0.01, kaiming_normal init) and shifts 6 * N(0, 1); D = 64 directions
+        "contrastive": {"steps": 70_000, "checkpoint_every": 10_000, "encoder_widths": [64, 128, 256, 256, 256],
+                        "encoder_slope": 0.01, "encoder_init": "kaiming", "shift_distribution": "normal"},
     },
     "cpu": {
         "resolution": 32,

@@ -292,9 +292,12 @@ def train(cfg: BaselineConfig, out_dir: str | Path, *, progress: bool = True, lo
     torch.set_flush_denormal(True)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
+    from disgu.runlock import run_folder_lock
+
     info = setup_distributed(cfg.device if device is None else str(device))
     try:
-        return _train(cfg, out_dir, info.device, info.rank, progress, log, dataset, on_step)
+        with run_folder_lock(out_dir):  # one writer per folder: a second process on it is refused
+            return _train(cfg, out_dir, info.device, info.rank, progress, log, dataset, on_step)
     finally:
         cleanup_distributed(info)
 

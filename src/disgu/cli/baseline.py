@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from disgu.cli.options import POSITIVE, output_callback, seed_option, set_option, threads_option
+from disgu.cli.options import POSITIVE, lock_out, output_callback, seed_option, set_option, threads_option
 from disgu.evaluation.config import EvalConfig
 from disgu.models.vae import DIP_DEFAULTS
 from disgu.presets import PRESET_NAMES, VAE_BUDGETS
@@ -140,6 +140,7 @@ def untrained_command(**opts) -> None:
                          resolution=_preset_resolution(opts), seed=opts["seed"], device=opts["device"],
                          threads=opts["threads"])
     _apply_set(cfg, opts)
+    lock_out(opts["out"])
     device = resolve_device(cfg.device)
     ds = open_dataset(cfg)
     resolution, _, channels = ds.image_shape
@@ -206,6 +207,7 @@ def _run_direction_baseline(method: str, opts: dict) -> None:
                                 resolution=opts["resolution"], seed=opts["seed"], device=opts["device"],
                                 threads=opts["threads"])
     _configure(cfg, opts)
+    lock_out(opts["out"])
     out = Path(opts["out"])
     run = run_direction_baseline(cfg, out, progress=not opts["no_progress"], log=click.echo)
     if opts["no_eval"]:
@@ -248,6 +250,7 @@ def glow_ica_command(**opts) -> None:
                       resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
     cfg.representation = "glow-ica"
     _configure(cfg, opts)
+    lock_out(opts["out"])
     out = Path(opts["out"])
     run = run_glow_ica_codes(cfg, out, progress=not opts["no_progress"], log=click.echo)
     if not (out / "run_info.json").is_file():
@@ -287,6 +290,7 @@ def disco_command(**opts) -> None:
     cfg = disco_config(opts["preset"], dataset=opts["dataset"], data_path=opts["data_path"],
                        resolution=opts["resolution"], seed=opts["seed"], device=opts["device"])
     _configure(cfg, opts)
+    lock_out(opts["out"])
     out = Path(opts["out"])
     stages = ("glow", "discovery", "contrastive") if opts["no_eval"] else STAGES
     try:
@@ -390,6 +394,7 @@ def _train_and_evaluate(model: str, opts: dict) -> None:
     cfg.validate()
     device = resolve_device(cfg.device)
     ds = open_dataset(cfg)
+    lock_out(opts["out"])
     out = Path(opts["out"])
     res = train(cfg, out, dataset=ds, device=device)
     click.echo(f"{model}: {res.step} steps in {res.elapsed_s / 60:.1f} min; checkpoint {res.checkpoint}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from disgu.cli.options import check_output, set_option
+from disgu.cli.options import check_output, lock_out, set_option
 from disgu.errors import UserError
 
 DEFAULT_JOBS = min(2, os.cpu_count() or 1)
@@ -43,6 +43,7 @@ def compare(dataset: str, data_path: str | None, methods: str, seeds: int, prese
         raise UserError(f"--jobs {jobs}: needs at least 1")
     root = check_output(out, "--out", folder=True)
     specs = plan_runs(dataset, names, seeds, preset, root, split_overrides(list(overrides), names), data_path)
+    lock_out(root)  # each run's own `disgu run` locks its folder inside
     root.mkdir(parents=True, exist_ok=True)
     _write_config(root, dataset, data_path, names, seeds, preset, jobs, list(overrides), specs)
 

@@ -108,6 +108,14 @@ def output_callback(folder: bool = False) -> Callable[[click.Context, click.Para
     return callback
 
 
+def lock_out(out: str | os.PathLike, option: str = "--out") -> None:
+    """Hold the run folder `out` until the command ends: a second disgu process on it exits 2 naming the holder."""
+    from disgu.runlock import run_folder_lock
+
+    ctx = click.get_current_context()
+    ctx.with_resource(run_folder_lock(out, option, log=lambda m: click.echo(m, err=True)))
+
+
 def set_option(example: str) -> Callable[[Callable], Callable]:
     """`--set SECTION.FIELD=VALUE`, repeatable, the same on every command that has a config tree."""
     return click.option("--set", "overrides", multiple=True, metavar="SECTION.FIELD=VALUE",

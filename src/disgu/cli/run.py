@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from disgu.cli.options import output_callback, seed_option, set_option, threads_option
+from disgu.cli.options import lock_out, output_callback, seed_option, set_option, threads_option
 from disgu.presets import PRESET_NAMES  # plain data, no torch: --help stays fast
 
 
@@ -36,6 +36,7 @@ def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, se
     from disgu.pipeline.run import run_pipeline
     from disgu.pipeline.stages import STAGES
 
+    lock_out(out)  # the whole command, the report and the table included
     cfg = make_config(preset, dataset=dataset, data_path=data_path, seed=seed, device=device)
     apply_overrides(cfg, list(overrides))
     chosen = STAGES if stages is None else tuple(s.strip() for s in stages.split(",") if s.strip())

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from disgu.cli.options import COUNT, POSITIVE, output_callback, seed_option, set_option, threads_option
+from disgu.cli.options import COUNT, POSITIVE, lock_out, output_callback, seed_option, set_option, threads_option
 from disgu.errors import UserError
 
 # CLI option -> (section, field): "train" fields of GlowTrainConfig, "model" fields of GlowConfig.
@@ -126,6 +126,7 @@ def train_glow_command(**options: Any) -> None:
     from disgu.training import train_glow
     from disgu.training.glow_trainer import _resolve_resume
 
+    lock_out(options["out"])
     resume = options.pop("resume")
     resume_path = _resolve_resume(resume, Path(options["out"]))
     cfg = build_train_config(options, resume_path)

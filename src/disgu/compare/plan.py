@@ -108,7 +108,9 @@ def plan_runs(dataset: str, methods: list[str], seeds: int, preset: str, out: Pa
             run_dir = out / method / f"s{seed}"
             where = common + ["--seed", str(seed), "--out", str(run_dir)]
             if method == "dis-gu":
-                args, budget = ["run", "--preset", preset, "--no-progress"], f"`{preset}` preset"
+                # the paper's method whatever the preset's default representation (`cpu` and `demo` default to Glow-ICA)
+                args, budget = ["run", "--preset", preset, "--no-progress", "--set", "representation=contrastive"], \
+                    f"`{preset}` preset, discovery + contrastive"
             elif method == "disco":
                 args, budget = ["baseline", "disco", "--preset", preset, "--no-progress"], \
                     f"`{preset}` preset's contrastive stage, no discovery"

@@ -65,6 +65,7 @@ class BankSpec:
     temperature: float
     image_shape: tuple[int, int, int]  # (H, W, C)
     fingerprint: str  # of the Glow's weights, the navigated levels and the navigator's directions
+    shift_distribution: str = "uniform"
 
     @property
     def n_slots(self) -> int:
@@ -126,7 +127,7 @@ def decode_chunk(frozen: FrozenGlow, navigator: Navigator, source: LatentSource,
     gen = chunk_generator(spec.seed, chunk)
     dirs = torch.arange(lo, hi) % spec.n_directions
     z = source.sample(hi - lo, gen)
-    eps = sample_shifts(hi - lo, spec.shift_range, spec.min_shift, gen)
+    eps = sample_shifts(hi - lo, spec.shift_range, spec.min_shift, gen, distribution=spec.shift_distribution)
     base = frozen.decode(z)
     shifted = frozen.decode_shifted(z, navigator(dirs.to(device), eps.to(device)))
     bad = (frozen.broken_mask(base) | frozen.broken_mask(shifted)).cpu()
@@ -137,7 +138,7 @@ def decode_chunk(frozen: FrozenGlow, navigator: Navigator, source: LatentSource,
             break
         broken += len(idx)
         z_new = source.sample(len(idx), gen)
-        eps[idx] = sample_shifts(len(idx), spec.shift_range, spec.min_shift, gen)
+        eps[idx] = sample_shifts(len(idx), spec.shift_range, spec.min_shift, gen, distribution=spec.shift_distribution)
         for t, t_new in zip(z, z_new):
             t[idx.to(t.device)] = t_new
         b = frozen.decode(z_new)

@@ -25,7 +25,7 @@ from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fi
 from disgu.contrastive.losses import pair_loss
 from disgu.distributed import average_gradients, is_main, sum_over_ranks, world
 from disgu.errors import UserError
-from disgu.models.encoder import ContrastiveEncoder, save_encoder
+from disgu.models.encoder import ContrastiveEncoder, init_encoder, save_encoder
 from disgu.models.generator import FrozenGlow
 from disgu.models.glow import Glow
 from disgu.models.latents import LatentSource
@@ -60,6 +60,10 @@ class ContrastiveConfig:
     prune_samples: int = 16
     shift_range: float = 6.0
     min_shift: float = 0.5
+    shift_distribution: str = "uniform"  # eps = shift_range * U(-1, 1) (LD); "normal": * N(0, 1) (DisCo's code)
+    encoder_widths: list[int] | None = None  # the 5 conv widths (None: 32-32-32-64-64; DisCo: 64-128-256-256-256)
+    encoder_slope: float | None = None  # LeakyReLU slope (None: 0.2; DisCo: 0.01)
+    encoder_init: str = "default"  # "default" (PyTorch's) | "kaiming" (DisCo's kaiming_normal, zero biases)
     latents: str = "prior"
     temperature: float = 0.7
     steps: int = 70_000
@@ -102,7 +106,7 @@ def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: Contrast
     z = source.sample(b_n + cfg.n_negatives, draws)
     dirs = torch.cat([torch.full((b_n,), k, dtype=torch.long, device=device),
                       sample_other_directions(cfg.n_negatives, n_dirs, k, draws, device)])
-    eps = sample_shifts(len(dirs), cfg.shift_range, cfg.min_shift, draws, device)
+    eps = sample_shifts(len(dirs), cfg.shift_range, cfg.min_shift, draws, device, cfg.shift_distribution)
     z_qp = [t[:b_n] for t in z]
     z_neg = [t[b_n:] for t in z]
     grad_nav = cfg.finetune_navigator and torch.is_grad_enabled()
@@ -133,7 +137,8 @@ def prepare_bank(frozen: FrozenGlow, navigator: Navigator, source: LatentSource,
     """Fill (or finish filling) this rank's bank in out_dir/bank/rank<r> and open it: (bank, fill statistics)."""
     spec = BankSpec(navigator.n_directions, cfg.bank_pairs_per_direction, cfg.bank_fill_batch,
                     seed * 1000 + 700 + rank, cfg.shift_range, cfg.min_shift, cfg.latents, cfg.temperature,
-                    (frozen.resolution, frozen.resolution, frozen.channels), fingerprint(frozen, navigator))
+                    (frozen.resolution, frozen.resolution, frozen.channels), fingerprint(frozen, navigator),
+                    cfg.shift_distribution)
     directory = out_dir / "bank" / f"rank{rank}"
     manifest = fill_bank(directory, frozen, navigator, source, spec, progress)
     return PairBank(directory), fill_stats(manifest)
@@ -171,7 +176,8 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     navigator = navigator.to(device)
     pruned = _prune(frozen, navigator, cfg, seed) if cfg.prune_similarity is not None else None
     torch.manual_seed(seed + 1)
-    encoder = ContrastiveEncoder(frozen.channels, frozen.resolution, cfg.out_dim).to(device)
+    encoder = init_encoder(ContrastiveEncoder(frozen.channels, frozen.resolution, cfg.out_dim, cfg.encoder_widths,
+                                              cfg.encoder_slope), cfg.encoder_init).to(device)
     groups = [{"params": list(encoder.parameters()), "lr": cfg.lr}]
     if cfg.finetune_navigator:
         groups.append({"params": list(navigator.parameters()), "lr": cfg.nav_lr if cfg.nav_lr is not None else cfg.lr})

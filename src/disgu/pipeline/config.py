@@ -187,7 +187,8 @@ _CHOICES: dict[str, dict[str, tuple[str, ...]]] = {  # plus representation and g
     "glow": {"source": ("auto", "pretrained", "train")},
     "discovery": {"navigator": ("ortho", "proj"), "navigator_base": ("identity", "random", "pca", "ica"),
                   "reconstructor": ("light", "resnet18"), "latents": ("prior", "data")},
-    "contrastive": {"latents": ("prior", "data"), "entropy_form": ("sample", "direction")},
+    "contrastive": {"latents": ("prior", "data"), "entropy_form": ("sample", "direction"),
+                    "shift_distribution": ("uniform", "normal"), "encoder_init": ("default", "kaiming")},
     "evaluation": {"dci_estimator": ("exact", "sklearn", "hist")},
 }
 

@@ -85,10 +85,19 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     """Run `stages` (in pipeline order) into out_dir; returns {stage: info} for the stages run or skipped.
 
     `dataset`: an already opened dataset object to use instead of opening cfg.dataset (the Glow
-    trainer still opens cfg.dataset by name when a Glow has to be trained).
+    trainer still opens cfg.dataset by name when a Glow has to be trained). A second process on the
+    same out_dir is refused while this one runs (disgu.runlock).
     Under torchrun every rank runs the training stages; before the first stage that rank 0 does alone
     (MAIN_RANK_STAGES) the ranks meet once and the others return, so none waits out rank 0's evaluation.
     """
+    from disgu.runlock import run_folder_lock
+
+    with run_folder_lock(out_dir, log=log):
+        return _run_pipeline(cfg, Path(out_dir), glow_path, progress, stages, log, dataset)
+
+
+def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress: bool, stages: Sequence[str],
+                  log, dataset) -> dict[str, Any]:
     from disgu.distributed import barrier, is_main, leave_group, setup_distributed
     from disgu.runinfo import write_run_info
 

@@ -62,12 +62,15 @@ class RunFiles:
 
     @property
     def method(self) -> str:
-        """'Dis-GU (contrastive)', 'Dis-GU (glow-ica)', 'DisCo' or the baseline's model name."""
+        """'Dis-GU' (discovery + contrastive only), 'Glow-ICA', 'DisCo' or the baseline's model name."""
         if self.kind == "baseline":
             return str(self.config.get("model", "baseline"))
-        if self.config.get("representation") == "disco":  # `disgu baseline disco` writes a `disgu run` dir
+        representation = self.config.get("representation", "contrastive")
+        if representation == "disco":  # `disgu baseline disco` writes a `disgu run` dir
             return "DisCo"
-        return f"Dis-GU ({self.config.get('representation', 'contrastive')})"
+        if representation == "contrastive":
+            return "Dis-GU"
+        return "Glow-ICA" if representation == "glow-ica" else str(representation)
 
 
 def open_run(path: str | Path, option: str = "--run") -> RunFiles:

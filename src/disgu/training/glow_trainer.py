@@ -274,6 +274,13 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    from disgu.runlock import run_folder_lock
+
+    with run_folder_lock(cfg.out):  # one writer per folder: a second process on it is refused
+        return _train_glow(cfg, resume, command)
+
+
+def _train_glow(cfg: GlowTrainConfig, resume: str | None, command: list[str] | None) -> GlowTrainResult:
     info = setup_distributed(cfg.device)
     try:
         run = _start_run(cfg, info, resume, command)

@@ -1,7 +1,7 @@
 """The draw of a training pair's direction indices and shifts eps (the navigator's inputs).
 
-Shifts follow LD: eps = r * U(-1, 1), and a shift smaller than `min_abs` in magnitude is pushed
-out to +-min_abs keeping its sign (the reference code's clamp only handled positive eps, so
+Shifts follow LD: eps = r * U(-1, 1) (DisCo's code: r * N(0, 1), `distribution="normal"`), and a
+shift smaller than `min_abs` in magnitude is pushed out to +-min_abs keeping its sign (the reference code's clamp only handled positive eps, so
 small negative shifts became +0.5; here both signs are treated alike).
 
 Why here: the discovery trainer, the contrastive trainer and the contrastive pair bank draw
@@ -20,12 +20,20 @@ from torch import Tensor
 from disgu.errors import UserError
 
 
+SHIFT_DISTRIBUTIONS = ("uniform", "normal")
+
+
 def sample_shifts(n: int, max_abs: float, min_abs: float = 0.5, generator: torch.Generator | None = None,
-                  device: torch.device | str = "cpu") -> Tensor:
-    """(n,) shifts uniform in [-max_abs, max_abs] with |eps| >= min_abs (pushed out, sign kept)."""
+                  device: torch.device | str = "cpu", distribution: str = "uniform") -> Tensor:
+    """(n,) shifts max_abs * U(-1, 1) (or max_abs * N(0, 1)) with |eps| >= min_abs (pushed out, sign kept)."""
     if not 0 <= min_abs <= max_abs:
         raise UserError(f"shift range: expected 0 <= min_shift ({min_abs}) <= shift_range ({max_abs})")
-    eps = max_abs * (2 * torch.rand(n, generator=generator, device=_where(generator)) - 1)
+    if distribution not in SHIFT_DISTRIBUTIONS:
+        raise UserError(f"shift distribution: expected one of {', '.join(SHIFT_DISTRIBUTIONS)}, got {distribution!r}")
+    if distribution == "normal":
+        eps = max_abs * torch.randn(n, generator=generator, device=_where(generator))
+    else:
+        eps = max_abs * (2 * torch.rand(n, generator=generator, device=_where(generator)) - 1)
     sign = torch.where(eps < 0, -1.0, 1.0)
     return (sign * eps.abs().clamp_min(min_abs)).to(device)
 
