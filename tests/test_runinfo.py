@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from disgu.runinfo import disgu_command, invoked_command, run_info
+from disgu.runinfo import invoked_command, run_info
 
 
 @pytest.mark.parametrize("argv0, shown", [
@@ -24,8 +24,3 @@ def test_run_info_records_the_invoked_command_unless_given(monkeypatch: pytest.M
     monkeypatch.setattr(sys, "argv", ["/x/disgu/cli/__main__.py", "run", "--seed", "3"])
     assert run_info({"a": 1}, seed=3)["command"] == ["disgu", "run", "--seed", "3"]
     assert run_info({"a": 1}, seed=3, command=["own"])["command"] == ["own"]
-
-
-def test_older_checkpoint_records_of_module_runs_read_as_disgu() -> None:
-    assert disgu_command(["__main__.py", "train-glow", "--resume"]) == ["disgu", "train-glow", "--resume"]
-    assert disgu_command(["disgu", "train-glow"]) == ["disgu", "train-glow"]

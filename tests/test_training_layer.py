@@ -159,20 +159,6 @@ def test_log_is_cut_back_to_the_resumed_step_and_drops_a_torn_line(tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 3] and rows[-1]["event"] == "resume"
 
 
-def test_a_baseline_dir_with_the_old_names_resumes_with_its_history(tmp_path, squares):
-    from disgu.baselines.trainer import train
-
-    ds = _baseline_data(squares)
-    train(_baseline_cfg(steps=3), tmp_path, dataset=ds, progress=False)
-    (tmp_path / "log.jsonl").rename(tmp_path / "scalars.jsonl")  # what earlier versions wrote
-    (tmp_path / "tensorboard").rename(tmp_path / "tb")
-    train(_baseline_cfg(steps=5), tmp_path, dataset=ds, progress=False)
-    assert not (tmp_path / "scalars.jsonl").exists() and not (tmp_path / "tb").exists()
-    assert (tmp_path / "tensorboard").is_dir()
-    steps = [json.loads(ln)["step"] for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5]
-
-
 # ----------------------------------------------------------------------------- baselines under DDP
 
 

@@ -50,15 +50,6 @@ def invoked_command() -> list[str]:
     return ["disgu" if ours else path.name, *sys.argv[1:]]
 
 
-def disgu_command(recorded: list[str]) -> list[str]:
-    """A command saved in a disgu checkpoint, as `invoked_command` would write it today.
-
-    Checkpoints written before `invoked_command` named `python -m disgu.cli` '__main__.py'; in a
-    checkpoint only disgu's own commands are recorded, so that name can only mean `disgu`.
-    """
-    return ["disgu", *recorded[1:]] if recorded and recorded[0] == "__main__.py" else list(recorded)
-
-
 def run_info(config: Any, seed: int | None, command: list[str] | None = None) -> dict[str, Any]:
     """Everything needed to rerun: resolved config, seed, command line, versions and revision."""
     cfg = asdict(config) if is_dataclass(config) else dict(config)

@@ -10,8 +10,6 @@ Outputs in `out_dir` (the layout of every training stage, see disgu.training):
 - `checkpoints/ckpt-<step>.pt`: model, optimiser(s), step, elapsed seconds, RNG, config (the last two kept);
 - `log.jsonl` (one JSON object per logged step) and `tensorboard/`; `summary.json` when training stops;
 - `run_info.json`: resolved config, seed, versions, git revision.
-
-Run dirs written before the names were unified (`scalars.jsonl`, `tb/`) are renamed on resume.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def cli() -> None:
 def _register() -> None:
     from disgu.cli.baseline import baseline
     from disgu.cli.compare import compare
+    from disgu.cli.config import config
     from disgu.cli.data import data
     from disgu.cli.encode import encode
     from disgu.cli.explore import explore
@@ -53,6 +54,7 @@ def _register() -> None:
 
     cli.add_command(data)
     cli.add_command(run)
+    cli.add_command(config)
     cli.add_command(encode)
     cli.add_command(traverse)
     cli.add_command(metrics)

@@ -32,14 +32,14 @@ def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, se
         glow_path: str | None, device: str | None, overrides: tuple[str, ...], stages: str | None, threads: int,
         no_progress: bool) -> None:
     """Run Dis-GU end to end into OUT; finished stages are skipped when the same command is run again."""
-    from disgu.pipeline.config import apply_overrides, make_config
+    from disgu.pipeline.config import resolve_config
     from disgu.pipeline.run import run_pipeline
     from disgu.pipeline.stages import STAGES
 
     lock_out(out)  # the whole command, the report and the table included
-    cfg = make_config(preset, dataset=dataset, data_path=data_path, seed=seed, device=device)
-    apply_overrides(cfg, list(overrides))
     chosen = STAGES if stages is None else tuple(s.strip() for s in stages.split(",") if s.strip())
+    cfg = resolve_config(preset, overrides, stages=chosen, dataset=dataset, data_path=data_path, seed=seed,
+                         device=device)
     try:
         run_pipeline(cfg, out, glow_path=glow_path, progress=not no_progress, stages=chosen,
                      log=lambda m: click.echo(m, err=True))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import sys
 import time
@@ -70,10 +69,6 @@ class BankSpec:
     @property
     def n_slots(self) -> int:
         return self.n_directions * self.pairs_per_direction
-
-    @property
-    def n_chunks(self) -> int:
-        return math.ceil(self.n_slots / self.fill_batch)
 
     def to_json(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))

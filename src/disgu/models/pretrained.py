@@ -17,7 +17,6 @@ import torch
 from disgu.atomic import atomic_path, write_json
 from disgu.errors import UserError
 from disgu.models.glow import Glow, GlowConfig
-from disgu.runinfo import disgu_command
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -105,7 +104,7 @@ def export_glow(checkpoint: str | os.PathLike, name: str, out_dir: str | os.Path
     with atomic_path(weights) as tmp:
         save_file(state, str(tmp), metadata={"glow_config": json.dumps(config.to_dict())})
     extra = ckpt.get("extra", {})
-    commands = [disgu_command(c) for c in extra.get("commands") or []]
+    commands = [list(c) for c in extra.get("commands") or []]
     train_cfg = ckpt.get("config", {}).get("train", {})
     manifest = {
         "name": name,

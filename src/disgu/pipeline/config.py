@@ -144,7 +144,20 @@ def set_top_fields(cfg: T, top: dict[str, Any], what: str) -> T:
     return cfg
 
 
+def resolve_config(preset: str, overrides: typing.Sequence[str] = (), stages: typing.Sequence[str] | None = None,
+                   **top: Any) -> RunConfig:
+    """The configuration `disgu run` runs: the preset, the top-level options, every `--set`, then validated.
+
+    `disgu config` prints the same object, so what it shows is what a run with those options would use.
+    """
+    cfg = make_config(preset, **top)
+    apply_overrides(cfg, list(overrides))
+    validate_config(cfg, stages)
+    return cfg
+
+
 def config_json(cfg: RunConfig) -> str:
+    """The resolved tree as `disgu config` prints it: the dict a run records in config.json, keys sorted."""
     return json.dumps(cfg.to_dict(), indent=2, sort_keys=True)
 
 

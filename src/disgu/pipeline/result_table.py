@@ -1,8 +1,8 @@
 """The short table `disgu run` prints at the end: each headline metric beside its chance level, and where to look.
 
-Why: a run used to end with one line of key=value pairs, and a number means little without what a
-representation that knows nothing would score (FactorVAE and beta-VAE: 1 / number of factors; DCI
-informativeness: the mean over factors of 1 / number of values, the accuracy of guessing).
+Why: a number means little without what a representation that knows nothing would score (FactorVAE
+and beta-VAE: 1 / number of factors; DCI informativeness: the mean over factors of 1 / number of
+values, the accuracy of guessing).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def planned_stages(cfg) -> tuple[str, ...]:
 
 
 def representation_of(run_dir: Path) -> str:
-    """The representation a run dir's config.json names (runs written before the option: contrastive)."""
+    """The representation a run dir's config.json names (RunConfig's default, contrastive, where it names none)."""
     path = run_dir / "config.json"
     if path.is_file():
         return json.loads(path.read_text()).get("representation", "contrastive")

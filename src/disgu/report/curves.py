@@ -1,7 +1,7 @@
 """Which training curves a report draws, from which stage log, and how they are read.
 
 Each stage writes one JSON object per logged step (`<stage>/log.jsonl`; a baseline's run dir
-holds its `log.jsonl` at the top, `scalars.jsonl` when written before the names were unified).
+holds its `log.jsonl` at the top).
 A curve names its log and the keys it plots; a key may be dotted ('heldout.accuracy' reads
 row['heldout']['accuracy']). Curves whose log is absent or holds
 none of their keys are left out, so one list serves every kind of run.
@@ -28,7 +28,6 @@ class Curve:
     ylabel: str = ""
     log_y: bool = False
     chance_key: str | None = None  # a dotted key whose last value is drawn as the chance line
-    old_log: str | None = None  # the log's name in run dirs written before the names were unified
 
 
 CURVES = (
@@ -45,11 +44,10 @@ CURVES = (
           (("gap", "gap"), ("pos_sim", "positive similarity"), ("neg_sim", "negative similarity")), "similarity"),
     Curve("Glow-ICA distillation: MSE", "distil/log.jsonl", (("mse", "train"), ("heldout_mse", "held-out")), "MSE",
           log_y=True),
-    Curve("VAE: loss", "log.jsonl", (("loss", "total"), ("recon", "reconstruction")), "nats", log_y=True,
-          old_log="scalars.jsonl"),
-    Curve("VAE: KL", "log.jsonl", (("kl", "KL"),), "nats", old_log="scalars.jsonl"),
+    Curve("VAE: loss", "log.jsonl", (("loss", "total"), ("recon", "reconstruction")), "nats", log_y=True),
+    Curve("VAE: KL", "log.jsonl", (("kl", "KL"),), "nats"),
     Curve("FactorVAE: total correlation and discriminator", "log.jsonl",
-          (("tc", "total correlation"), ("discriminator", "discriminator loss")), "nats", old_log="scalars.jsonl"),
+          (("tc", "total correlation"), ("discriminator", "discriminator loss")), "nats"),
     Curve("DIP-VAE: covariance regulariser", "log.jsonl", (("dip", "weighted DIP term"),), "nats"),
 )
 
@@ -84,8 +82,6 @@ def draw_curves(run_dir: Path) -> list[tuple[str, str]]:
     cache: dict[Path, list[dict[str, Any]]] = {}
     for curve in CURVES:
         path = run_dir / curve.log
-        if curve.old_log and not path.is_file():
-            path = run_dir / curve.old_log
         if path not in cache:
             cache[path] = read_jsonl(path)
         rows = cache[path]

@@ -2,8 +2,7 @@
 
 A resumed stage redoes the steps after its checkpoint, so opening the log at `start_step` drops
 every record past it (and a torn last line left by a crash); TensorBoard's events past it are
-purged the same way. Stage dirs written before the names were unified used `scalars.jsonl` and
-`tb/` (baselines): those are renamed on open, so an old run dir resumes with its history.
+purged the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from disgu.distributed import is_main
 
 LOG_NAME = "log.jsonl"
 TENSORBOARD_NAME = "tensorboard"
-_OLD_NAMES = {"scalars.jsonl": LOG_NAME, "tb": TENSORBOARD_NAME}
 
 
 class TrainingLog:
@@ -31,7 +29,6 @@ class TrainingLog:
         if not self.enabled:
             return
         self.stage_dir.mkdir(parents=True, exist_ok=True)
-        _rename_old_names(self.stage_dir)
         self._truncate_after(start_step)
         if tensorboard:
             try:
@@ -70,9 +67,3 @@ def _logged_step(line: str) -> float:
         return float(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return float("inf")
-
-
-def _rename_old_names(stage_dir: Path) -> None:
-    for old, new in _OLD_NAMES.items():
-        if (stage_dir / old).exists() and not (stage_dir / new).exists():
-            (stage_dir / old).rename(stage_dir / new)
