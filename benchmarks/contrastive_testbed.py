@@ -25,13 +25,13 @@ import torch
 SETTINGS: dict[str, dict[str, Any]] = {
     "tau1": {"contrastive": {"tau": 1.0, "entropy_temperature": 1.0}},
     "tau0.1": {"contrastive": {"tau": 0.1, "entropy_temperature": 0.1}},
-    "tau1-kaiming": {"encoder_init": "kaiming", "contrastive": {"tau": 1.0, "entropy_temperature": 1.0}},
-    "tau0.1-kaiming": {"encoder_init": "kaiming", "contrastive": {"tau": 0.1, "entropy_temperature": 0.1}},
-    "tau1-ent0.1-kaiming": {"encoder_init": "kaiming", "contrastive": {"tau": 1.0, "entropy_temperature": 0.1}},
-    "tau1-ent0.1-dir-kaiming": {"encoder_init": "kaiming",
-                                "contrastive": {"tau": 1.0, "entropy_temperature": 0.1, "entropy_form": "direction"}},
-    "tau0.1-dir-kaiming": {"encoder_init": "kaiming",
-                           "contrastive": {"tau": 0.1, "entropy_temperature": 0.1, "entropy_form": "direction"}},
+    "tau1-kaiming": {"contrastive": {"encoder_init": "kaiming", "tau": 1.0, "entropy_temperature": 1.0}},
+    "tau0.1-kaiming": {"contrastive": {"encoder_init": "kaiming", "tau": 0.1, "entropy_temperature": 0.1}},
+    "tau1-ent0.1-kaiming": {"contrastive": {"encoder_init": "kaiming", "tau": 1.0, "entropy_temperature": 0.1}},
+    "tau1-ent0.1-dir-kaiming": {"contrastive": {"encoder_init": "kaiming", "tau": 1.0, "entropy_temperature": 0.1,
+                                                "entropy_form": "direction"}},
+    "tau0.1-dir-kaiming": {"contrastive": {"encoder_init": "kaiming", "tau": 0.1, "entropy_temperature": 0.1,
+                                           "entropy_form": "direction"}},
 }
 
 

@@ -41,8 +41,8 @@ def test_mixed_directions_are_a_rotation_of_the_factor_axes(shapes16):
 
 
 def test_a_tiny_testbed_run_records_its_curve(shapes16):
-    cfg = TestbedConfig(resolution=16, steps=4, eval_every=2, eval_images=300, encoder_init="kaiming",
-                        contrastive={**SMALL, "tau": 0.1, "entropy_temperature": 0.1})
+    cfg = TestbedConfig(resolution=16, steps=4, eval_every=2, eval_images=300,
+                        contrastive={**SMALL, "tau": 0.1, "entropy_temperature": 0.1, "encoder_init": "kaiming"})
     out = run_testbed(cfg, progress=False)
     assert [p["step"] for p in out["curve"]] == [2, 4]
     last = out["curve"][-1]

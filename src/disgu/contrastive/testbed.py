@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from disgu.contrastive.losses import pair_loss
-from disgu.contrastive.trainer import ContrastiveConfig
+from disgu.contrastive.bank import to_encoder_input
+from disgu.contrastive.trainer import ContrastiveConfig, build_encoder
 from disgu.errors import UserError
-from disgu.models.encoder import ContrastiveEncoder, init_encoder
+from disgu.models.encoder import ContrastiveEncoder
 
 
 @dataclass
@@ -43,11 +44,8 @@ class TestbedConfig:
     eval_every: int = 150
     eval_images: int = 5000
     dci_at: str = "end"  # "end": DCI only at the last evaluation; "every": at each; "never"
-    encoder_init: str = "default"  # "default" (PyTorch's) | "kaiming" (DisCo's kaiming_normal)
-    encoder_widths: tuple[int, ...] | None = None  # None: the encoder's default widths
-    encoder_slope: float | None = None  # LeakyReLU slope (None: the encoder's default)
     seed: int = 0
-    contrastive: dict[str, Any] = field(default_factory=dict)  # ContrastiveConfig overrides (tau, lr, ...)
+    contrastive: dict[str, Any] = field(default_factory=dict)  # ContrastiveConfig overrides (tau, encoder_init, ...)
 
     def stage_config(self) -> ContrastiveConfig:
         unknown = set(self.contrastive) - set(ContrastiveConfig.__dataclass_fields__)
@@ -101,16 +99,13 @@ def draw_pairs(renderer: FactorRenderer, cfg: ContrastiveConfig, min_classes: fl
     return k, renderer.render(z), renderer.render(shifted)
 
 
-def _to_input(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-
-
 def testbed_step(encoder: ContrastiveEncoder, renderer: FactorRenderer, cfg: ContrastiveConfig, min_classes: float,
                  rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
     """The stage's loss on one step of rendered pairs (no pair is ever broken here)."""
     k, base, shifted = draw_pairs(renderer, cfg, min_classes, rng)
     broken = torch.zeros(len(base), dtype=torch.bool)
-    loss, stats = pair_loss(encoder, _to_input(base), _to_input(shifted), broken, cfg, k)
+    x_base, x_shifted = (to_encoder_input(torch.from_numpy(x)) for x in (base, shifted))
+    loss, stats = pair_loss(encoder, x_base, x_shifted, broken, cfg, k)
     assert loss is not None
     return loss, stats
 
@@ -149,9 +144,7 @@ def run_testbed(cfg: TestbedConfig, log=None, progress: bool = True) -> dict[str
     stage = cfg.stage_config()
     renderer = FactorRenderer(dataset, cfg.mixing, cfg.seed)
     torch.manual_seed(cfg.seed + 1)
-    encoder = ContrastiveEncoder(dataset.image_shape[2], cfg.resolution, stage.out_dim,
-                                 widths=cfg.encoder_widths, slope=cfg.encoder_slope)
-    init_encoder(encoder, cfg.encoder_init)
+    encoder = build_encoder(stage, dataset.image_shape[2], cfg.resolution)
     opt = torch.optim.Adam(encoder.parameters(), lr=stage.lr)
     rng = np.random.default_rng(cfg.seed * 1000 + 500)
     curve: list[dict[str, Any]] = []

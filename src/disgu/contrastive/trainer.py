@@ -75,6 +75,12 @@ class ContrastiveConfig:
     bank_fill_batch: int = 64  # pairs decoded per fill chunk (the unit of resuming a killed fill)
 
 
+def build_encoder(cfg: ContrastiveConfig, channels: int, resolution: int) -> ContrastiveEncoder:
+    """The stage's encoder E as the config sets it (widths, slope, init), for the stage and its testbed alike."""
+    encoder = ContrastiveEncoder(channels, resolution, cfg.out_dim, cfg.encoder_widths, cfg.encoder_slope)
+    return init_encoder(encoder, cfg.encoder_init)
+
+
 def check_bank_config(cfg: ContrastiveConfig) -> None:
     """Refuse bank settings that cannot work, before anything is decoded."""
     if not cfg.bank:
@@ -176,8 +182,7 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     navigator = navigator.to(device)
     pruned = _prune(frozen, navigator, cfg, seed) if cfg.prune_similarity is not None else None
     torch.manual_seed(seed + 1)
-    encoder = init_encoder(ContrastiveEncoder(frozen.channels, frozen.resolution, cfg.out_dim, cfg.encoder_widths,
-                                              cfg.encoder_slope), cfg.encoder_init).to(device)
+    encoder = build_encoder(cfg, frozen.channels, frozen.resolution).to(device)
     groups = [{"params": list(encoder.parameters()), "lr": cfg.lr}]
     if cfg.finetune_navigator:
         groups.append({"params": list(navigator.parameters()), "lr": cfg.nav_lr if cfg.nav_lr is not None else cfg.lr})
