@@ -29,7 +29,7 @@ from disgu.errors import UserError
 
 STAGES = ("glow", "ica", "discovery", "contrastive", "distil", "evaluation", "traversal")
 REPRESENTATIONS = ("contrastive", "glow-ica", "disco")
-_BUILTIN = ("shapes3d", "dsprites", "mpi3d", "cars3d")  # procedural without --data-path: shipped Glows
+BUILTIN = ("shapes3d", "dsprites", "mpi3d", "cars3d")  # procedural without --data-path: shipped Glows
 
 
 def planned_stages(cfg) -> tuple[str, ...]:
@@ -111,22 +111,30 @@ def _save_glow_safetensors(model, path: Path) -> None:
         save_file(state, str(tmp), metadata={"glow_config": json.dumps(model.config.to_dict())})
 
 
-def _train_glow(ctx: RunContext) -> dict[str, Any]:
-    from disgu.models.glow import GlowConfig
+def glow_train_settings(cfg, in_channels: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(GlowConfig fields, GlowTrainConfig fields) of the Glow this run trains: its Glow preset under `glow.*`."""
     from disgu.presets import glow_preset
-    from disgu.training import GlowTrainConfig, train_glow
+    from disgu.training import GlowTrainConfig
 
-    g = ctx.cfg.glow
+    g = cfg.glow
     p = glow_preset(g.train_preset)
-    model = {**p.pop("model"), "resolution": ctx.cfg.resolution}
+    model = {**p.pop("model"), "resolution": cfg.resolution, "in_channels": in_channels}
     for name in ("n_levels", "n_steps", "hidden"):
         if getattr(g, name) is not None:
             model[name] = getattr(g, name)
-    model["in_channels"] = ctx.dataset.image_shape[2]
     train = {k: v for k, v in p.items() if k in GlowTrainConfig.__dataclass_fields__}
     for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "heldout_size"):
         if getattr(g, name) is not None:
             train[name] = getattr(g, name)
+    return model, train
+
+
+def _train_glow(ctx: RunContext) -> dict[str, Any]:
+    from disgu.models.glow import GlowConfig
+    from disgu.training import GlowTrainConfig, train_glow
+
+    g = ctx.cfg.glow
+    model, train = glow_train_settings(ctx.cfg, ctx.dataset.image_shape[2])
     train["sample_every"] = min(train.get("sample_every", 200), train["steps"])
     out = ctx.run_dir / "glow" / "train"
     tcfg = GlowTrainConfig(dataset=ctx.cfg.dataset, data_path=ctx.cfg.data_path, out=str(out), preset=g.train_preset,
@@ -153,7 +161,7 @@ def stage_glow(ctx: RunContext) -> dict[str, Any]:
     if ctx.glow_path is not None:
         model, _ = load_glow(ctx.glow_path)
         source = {"kind": "given", "path": str(Path(ctx.glow_path).resolve())}
-    elif cfg.glow.source in ("auto", "pretrained") and cfg.data_path is None and cfg.dataset in _BUILTIN:
+    elif cfg.glow.source in ("auto", "pretrained") and cfg.data_path is None and cfg.dataset in BUILTIN:
         try:
             model, _ = load_pretrained_glow(cfg.dataset, cfg.resolution)
             from disgu.models.pretrained import read_manifest
@@ -165,7 +173,7 @@ def stage_glow(ctx: RunContext) -> dict[str, Any]:
             source = {"kind": "trained", "why": str(err)}
     elif cfg.glow.source == "pretrained":
         raise UserError(f"glow.source=pretrained: weights are shipped only for built-in datasets "
-                        f"({', '.join(_BUILTIN)}) without --data-path; pass --glow CKPT")
+                        f"({', '.join(BUILTIN)}) without --data-path; pass --glow CKPT")
     else:
         source = {"kind": "trained"}
     if model is None:
