@@ -244,6 +244,26 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, monkeypatch):
     assert "Aborted" not in result.output
 
 
+def test_ctrl_c_in_any_command_is_one_line_not_aborted():
+    import click
+
+    from disgu.cli import _Group
+
+    @click.group(cls=_Group)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def slow() -> None:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(group, ["slow"])
+    assert result.exit_code == 130
+    assert "Aborted" not in result.output and "Traceback" not in result.output
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "disgu: interrupted (Ctrl-C); a rerun of a training command resumes from its last checkpoint"]
+
+
 def test_sigint_while_the_glow_trains(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", "import sys; from disgu.cli import main; main(sys.argv[1:])", "run", "--dataset",
