@@ -22,7 +22,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["DISGU_CACHE_DIR"] = cache  # measure the first, uncached render too
         from disgu.data import load_dataset
-        from disgu.data.procedural_shapes3d import load_coverage
+        from disgu.data.procedural.shapes3d import load_coverage
 
         rows = []
         t = time.perf_counter()

@@ -44,7 +44,7 @@ def write_shapes3d_h5(
     """
     import h5py
 
-    from disgu.data.shapes3d_h5 import FACTOR_SIZES, NUM_IMAGES
+    from disgu.data.official.shapes3d_h5 import FACTOR_SIZES, NUM_IMAGES
 
     if labels is None:
         labels = shapes3d_labels()
@@ -59,7 +59,7 @@ def write_shapes3d_h5(
 
 def shapes3d_labels() -> np.ndarray:
     """The official 3dshapes labels (480000, 6): hues 0..0.9, scale 0.75..1.25, shape 0..3, orientation -30..30."""
-    from disgu.data.shapes3d_h5 import FACTOR_SIZES
+    from disgu.data.official.shapes3d_h5 import FACTOR_SIZES
 
     values = [np.linspace(0, 0.9, 10)] * 3 + [np.linspace(0.75, 1.25, 8), np.arange(4.0), np.linspace(-30, 30, 15)]
     grids = np.meshgrid(*values, indexing="ij")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from disgu.cli import cli
-from disgu.pipeline.config import make_config
+from disgu.pipeline.config import RunConfig, make_config
 
 
 def _config(*args: str) -> dict:
@@ -56,3 +56,11 @@ def test_a_bad_set_is_the_same_one_line_as_in_disgu_run(tmp_path: Path, bad: str
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("disgu: error: --set ")
     assert runs[0].stderr == runs[1].stderr
     assert not out.exists()
+
+
+def test_the_config_default_preset_is_the_commands_default():
+    from disgu.cli.config import config
+    from disgu.cli.run import run
+
+    defaults = {p.name: p.default for cmd in (run, config) for p in cmd.params if p.name == "preset"}
+    assert RunConfig().preset == "demo" and set(defaults.values()) == {"demo"}

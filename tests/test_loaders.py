@@ -134,7 +134,7 @@ def test_dsprites_npz_official_layout(tmp_path):
 
 def test_dsprites_compressed_is_unpacked_once_into_the_cache(tmp_path, monkeypatch):
     """The official file is np.savez_compressed; a reduced grid keeps this test small."""
-    from disgu.data import dsprites_npz
+    from disgu.data.official import dsprites_npz
 
     sizes = (3, 2, 2, 2, 2)
     monkeypatch.setattr(dsprites_npz, "FACTOR_SIZES", sizes)
@@ -297,7 +297,7 @@ def test_byo_partial_grid_keeps_labels_and_no_factors_is_unlabeled(tmp_path):
 
 
 def test_byo_compressed_npz_large_member_goes_through_the_cache(tmp_path, monkeypatch):
-    from disgu.data import npz_arrays
+    from disgu.data.arrays import npz as npz_arrays
 
     monkeypatch.setattr(npz_arrays, "MAX_IN_MEMORY_BYTES", 100)
     monkeypatch.setenv("DISGU_CACHE_DIR", str(tmp_path / "cache"))

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from disgu.cli import cli
 from disgu.data import GroundTruthDataset, load_dataset
-from disgu.data.procedural_cars3d import car_design
+from disgu.data.procedural.cars3d import car_design
 
 STARTS = np.array([[0, 0, 0], [1, 6, 57], [3, 17, 182]])  # (elevation, azimuth, car)
 

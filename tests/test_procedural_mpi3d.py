@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from disgu.cli import cli
 from disgu.data import GroundTruthDataset, load_dataset
-from disgu.data.mpi3d_npz import FACTOR_NAMES
+from disgu.data.official.mpi3d_npz import FACTOR_NAMES
 from disgu.data.resize import resize_images
 
 # Starting points: (colour, shape, size, camera, background, horizontal, vertical)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from disgu.data.render_cache import RenderCache
+from disgu.data.procedural.render_cache import RenderCache
 
 
 def _fake_render(calls: list):

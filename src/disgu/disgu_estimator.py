@@ -183,7 +183,7 @@ def _write_fit_data(run_dir: Path, images: np.ndarray, factors: np.ndarray | Non
     The name carries a hash of the content, so a second fit of the same data into the same run dir
     resumes it, and other data there has another dataset path: a different config, which is refused.
     """
-    from disgu.data.byo import write_byo
+    from disgu.data.arrays.byo import write_byo
 
     h = hashlib.sha256(f"{images.dtype}{images.shape}".encode())
     h.update(np.ascontiguousarray(images).data)

@@ -10,8 +10,9 @@ draws its own batches; gradients are averaged over ranks before each optimiser s
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -52,8 +53,27 @@ def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
     return dev
 
 
+DEFAULT_TIMEOUT_MINUTES = 30.0
+
+
+def collective_timeout() -> timedelta:
+    """How long a rank waits in one collective before the job is ended: DISGU_DIST_TIMEOUT_MINUTES, default 30.
+
+    Every collective of the training stages follows a step or a checkpoint that takes seconds; a longer
+    wait means a rank died or hangs, and the job should end instead of holding its GPUs.
+    """
+    raw = os.environ.get("DISGU_DIST_TIMEOUT_MINUTES", "")
+    try:
+        minutes = float(raw) if raw else DEFAULT_TIMEOUT_MINUTES
+    except ValueError:
+        minutes = -1.0
+    if not minutes > 0:
+        raise UserError(f"DISGU_DIST_TIMEOUT_MINUTES: expected a number of minutes > 0, got {raw!r}")
+    return timedelta(minutes=minutes)
+
+
 def setup_distributed(device: str | None = None) -> DistInfo:
-    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on GPU)."""
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on GPU), with collective_timeout()."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -62,7 +82,8 @@ def setup_distributed(device: str | None = None) -> DistInfo:
     if world_size > 1 and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world_size)
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world_size,
+                                timeout=collective_timeout())
         owns = True
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev, owns_group=owns)
 
@@ -98,16 +119,23 @@ def gradients_finite(params: Iterable[torch.nn.Parameter]) -> bool:
 
     A shift can land where Glow's reverse pass is fragile, and its gradient may then be inf/NaN even
     though the decoded pixels look fine: such a step must be skipped, not written into the weights.
-    Called after average_gradients, so every rank reaches the same decision.
+    Called after average_gradients, so every rank reaches the same decision. One reduction on the
+    gradients' device and one read back: a GPU waits once per step, not once per parameter.
     """
-    return all(bool(torch.isfinite(p.grad).all()) for p in params if p.grad is not None)
+    flags = [torch.isfinite(p.grad).all() for p in params if p.grad is not None]
+    return bool(torch.stack(flags).all()) if flags else True
 
 
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Element-wise sum over ranks (identity when not distributed); used for counters."""
-    if world()[1] > 1:
-        dist.all_reduce(t)
-    return t
+def sum_over_ranks(values: Sequence[float], device: torch.device | str) -> list[float]:
+    """Each value summed over ranks (unchanged on one process), reduced on `device`, the model's.
+
+    NCCL reduces only CUDA tensors: the values travel on the device the model is on, whatever the backend.
+    """
+    if world()[1] == 1:
+        return [float(v) for v in values]
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def barrier() -> None:
@@ -120,6 +148,18 @@ def all_reduce_min(t: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return t
+
+
+def leave_group(info: DistInfo) -> None:
+    """Before work that only rank 0 does (evaluation, traversals): meet once more, then end the group if it is ours.
+
+    No rank then waits in a collective while rank 0 works for as long as an evaluation takes (longer than a
+    collective's timeout at the paper's sizes); the other ranks can exit.
+    """
+    if info.distributed and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        if info.owns_group:
+            dist.destroy_process_group()
 
 
 def cleanup_distributed(info: DistInfo) -> None:

@@ -16,7 +16,8 @@ _OVERRIDES = {
     "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "lr": ("train", "lr"),
     "optimizer": ("train", "optimizer"), "warmup_steps": ("train", "warmup_steps"),
     "grad_clip": ("train", "grad_clip"), "seed": ("train", "seed"), "device": ("train", "device"),
-    "amp": ("train", "amp"), "checkpoint_every": ("train", "checkpoint_every"),
+    "amp": ("train", "amp"), "deterministic": ("train", "deterministic"),
+    "checkpoint_every": ("train", "checkpoint_every"),
     "eval_every": ("train", "eval_every"), "sample_every": ("train", "sample_every"),
     "heldout_size": ("train", "heldout_size"), "progress": ("train", "progress"),
     "threads": ("train", "threads"),
@@ -118,6 +119,8 @@ def _apply_set(train: dict, model: dict, overrides: list[str], resume_path: Path
               help="Continue from CKPT, or from the newest checkpoint in --out when no path is given.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default auto).")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast for the coupling networks.")
+@click.option("--deterministic/--no-deterministic", default=None,
+              help="Deterministic GPU kernels and no TF32: the same seed, the same numbers on a GPU (slower).")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
 @set_option("--set lr=5e-4 --set model.hidden=64 (fields of GlowTrainConfig and its model)")
 @threads_option
@@ -142,16 +145,25 @@ def train_glow_command(**options: Any) -> None:
 @click.option("-n", "--num", type=COUNT, default=36, show_default=True)
 @click.option("--temperature", type=POSITIVE, default=0.7, show_default=True)
 @seed_option(help="Seed of the sampled latents.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where to decode: cpu, cuda, cuda:N or auto (a paper-size Glow decodes slowly on a CPU). The "
+                   "latents are drawn on the CPU, so a seed gives the same grid on every device, up to rounding.")
 @threads_option
-def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int, threads: int) -> None:
+def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int, device: str,
+                   threads: int) -> None:
     """Write a grid of Glow samples at a temperature."""
     import torch
 
+    from disgu.distributed import resolve_device
     from disgu.models import input_to_images, load_glow
     from disgu.training.glow_trainer import save_grid
 
+    dev = resolve_device(device)
     model, config = load_glow(glow_path)
-    x = model.sample(num, temperature, generator=torch.Generator().manual_seed(seed))
+    z = model.sample_latents(num, temperature, generator=torch.Generator().manual_seed(seed))
+    model.to(dev)
+    with torch.no_grad():
+        x = model.decode([t.to(dev) for t in z]).cpu()
     save_grid(input_to_images(x, config.n_bits), Path(out))
     click.echo(f"wrote {out}")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fingerprint, to_encoder_input
+from disgu.contrastive.config import ContrastiveConfig  # also re-exported: disgu.contrastive.trainer.ContrastiveConfig
 from disgu.contrastive.losses import pair_loss
-from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
+from disgu.distributed import average_gradients, is_main, sum_over_ranks, world
 from disgu.errors import UserError
 from disgu.models.encoder import ContrastiveEncoder, init_encoder, save_encoder
 from disgu.models.generator import FrozenGlow
@@ -34,45 +35,8 @@ from disgu.training.checkpoints import load_stage, save_stage
 from disgu.training.logs import TrainingLog
 from disgu.training.nan_guard import NonFiniteGuard
 from disgu.training.progress import progress_bar
-from disgu.training.shifts import sample_other_directions, sample_shifts
+from disgu.training.shifts import device_generator, sample_other_directions, sample_shifts
 from disgu.training.stop import StopRequest
-
-
-@dataclass
-class ContrastiveConfig:
-    """Settings of the contrastive stage; paper/DisCo values unless a preset says otherwise."""
-
-    out_dim: int = 64  # D
-    batch_size: int = 32  # B queries
-    n_positives: int = 32  # N
-    n_negatives: int = 64  # K
-    tau: float = 1.0  # temperature of eq. 7 (DisCo's code: 1)
-    hard_threshold: float = 0.95  # T
-    entropy_weight: float = 1.0
-    entropy_temperature: float = 1.0
-    entropy_form: str = "sample"  # "sample": each variation's entropy (paper); "direction": of their mean
-    lr: float = 1e-4
-    nav_lr: float | None = None  # None: same as lr
-    finetune_navigator: bool = True
-    scale_weight: float = 0.0  # weight of code_scale_loss (0: off, as in the paper; the BCE never sets the scale)
-    prune_similarity: float | None = None  # drop directions whose effect maps are more alike (None: keep all)
-    prune_min_directions: int = 4
-    prune_samples: int = 16
-    shift_range: float = 6.0
-    min_shift: float = 0.5
-    shift_distribution: str = "uniform"  # eps = shift_range * U(-1, 1) (LD); "normal": * N(0, 1) (DisCo's code)
-    encoder_widths: list[int] | None = None  # the 5 conv widths (None: 32-32-32-64-64; DisCo: 64-128-256-256-256)
-    encoder_slope: float | None = None  # LeakyReLU slope (None: 0.2; DisCo: 0.01)
-    encoder_init: str = "default"  # "default" (PyTorch's) | "kaiming" (DisCo's kaiming_normal, zero biases)
-    latents: str = "prior"
-    temperature: float = 0.7
-    steps: int = 70_000
-    checkpoint_every: int = 10_000
-    log_every: int = 50
-    broken_limit: float = 1.5
-    bank: bool = False  # train E on a bank of pairs decoded once (needs finetune_navigator=False); steps = E updates
-    bank_pairs_per_direction: int = 256  # pairs decoded per direction (at least batch_size + n_positives)
-    bank_fill_batch: int = 64  # pairs decoded per fill chunk (the unit of resuming a killed fill)
 
 
 def build_encoder(cfg: ContrastiveConfig, channels: int, resolution: int) -> ContrastiveEncoder:
@@ -96,22 +60,28 @@ def check_bank_config(cfg: ContrastiveConfig) -> None:
 
 
 def contrastive_step(frozen: FrozenGlow, navigator: Navigator, encoder: ContrastiveEncoder, source: LatentSource,
-                     cfg: ContrastiveConfig, gen: torch.Generator) -> tuple[torch.Tensor | None, dict[str, float]]:
-    """One step's loss (None when too few pairs survived the broken-decode guard) and its statistics."""
+                     cfg: ContrastiveConfig, gen: torch.Generator, draws: torch.Generator | None = None
+                     ) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """One step's loss (None when too few pairs survived the broken-decode guard) and its statistics.
+
+    `gen` draws the direction k; `draws` (default `gen`) the latents, the negatives' directions and the
+    shifts: on a GPU a generator there, so that nothing is drawn on the host and copied each step.
+    The base images and the negatives are decoded without gradients by one `decode_many` (one call on a GPU).
+    """
     device = frozen.device
+    draws = gen if draws is None else draws
     b_n = cfg.batch_size + cfg.n_positives
     n_dirs = navigator.n_directions
-    k = int(torch.randint(n_dirs, (1,), generator=gen))
-    z = source.sample(b_n + cfg.n_negatives, gen)
-    dirs = torch.cat([torch.full((b_n,), k, dtype=torch.long),
-                      sample_other_directions(cfg.n_negatives, n_dirs, k, gen)]).to(device)
-    eps = sample_shifts(len(dirs), cfg.shift_range, cfg.min_shift, gen, device, cfg.shift_distribution)
+    k = int(torch.randint(n_dirs, (1,), generator=gen, device=gen.device))
+    z = source.sample(b_n + cfg.n_negatives, draws)
+    dirs = torch.cat([torch.full((b_n,), k, dtype=torch.long, device=device),
+                      sample_other_directions(cfg.n_negatives, n_dirs, k, draws, device)])
+    eps = sample_shifts(len(dirs), cfg.shift_range, cfg.min_shift, draws, device, cfg.shift_distribution)
     z_qp = [t[:b_n] for t in z]
     z_neg = [t[b_n:] for t in z]
     grad_nav = cfg.finetune_navigator and torch.is_grad_enabled()
     with torch.no_grad():
-        x_base = frozen.decode(z)
-        x_neg = frozen.decode_shifted(z_neg, navigator(dirs[b_n:], eps[b_n:]))
+        x_base, x_neg = frozen.decode_many([z, frozen.shifted(z_neg, navigator(dirs[b_n:], eps[b_n:]))])
     with torch.set_grad_enabled(grad_nav):
         x_qp = frozen.decode_shifted(z_qp, navigator(dirs[:b_n], eps[:b_n]))
     broken = frozen.broken_mask(x_base) | frozen.broken_mask(torch.cat([x_qp.detach(), x_neg]))
@@ -185,12 +155,14 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
     opt = torch.optim.Adam(groups)
     params = [p for g in groups for p in g["params"]]
     gen = torch.Generator().manual_seed(seed * 1000 + 500 + rank)
+    draws = device_generator(seed * 1000 + 500 + rank, device) if cfg.latents == "prior" else None
+    generators = {"train": gen} if draws is None else {"train": gen, "draws": draws}
     source = LatentSource(glow, cfg.latents, cfg.temperature, dataset)
     bank = bank_fill = seen = None
     if cfg.bank:
         bank, bank_fill = prepare_bank(frozen, navigator, source, cfg, out_dir, seed, rank, progress)
     modules = {"encoder": encoder, "navigator": navigator}
-    start, extra = load_stage(out_dir, modules, {"opt": opt}, {"train": gen})
+    start, extra = load_stage(out_dir, modules, {"opt": opt}, generators)
     counters = extra.get("counters", {"broken_pairs": 0, "pairs": 0, "skipped_steps": 0})
     guard = NonFiniteGuard(counters.get("nonfinite_steps", 0))
     recent: list[dict[str, float]] = extra.get("recent", [])
@@ -206,19 +178,19 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
         state = {"counters": {**counters, "nonfinite_steps": guard.skipped}, "recent": recent}
         if bank is not None:
             state["bank_seen"] = seen
-        save_stage(out_dir, step, modules, {"opt": opt}, {"train": gen}, {"contrastive": asdict(cfg)}, state)
+        save_stage(out_dir, step, modules, {"opt": opt}, generators, {"contrastive": asdict(cfg)}, state)
 
     t0 = time.perf_counter()
     bar = progress_bar(cfg.steps, start, "contrastive", progress)
     with StopRequest() as stop:
         for step in range(start, cfg.steps):
             if bank is None:
-                loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg, gen)
+                loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg, gen, draws)
             else:
                 loss, stats, slots = bank_step(bank, encoder, cfg, gen)
                 seen[slots] = True
                 counters["bank_pair_draws"] += len(slots)
-            tot = all_reduce_sum(torch.tensor([stats["broken"], stats["pairs"]]))
+            tot = sum_over_ranks([stats["broken"], stats["pairs"]], device)
             counters["broken_pairs"] += int(tot[0])
             counters["pairs"] += int(tot[1])
             apply_update(loss, opt, params, guard)

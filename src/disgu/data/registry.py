@@ -24,10 +24,10 @@ DATASET_NAMES: dict[str, str | None] = {
 
 # name -> (module, class) of the dataset without data_path, and of the one reading data_path.
 _OFFLINE: dict[str, tuple[str, str]] = {
-    "shapes3d": ("disgu.data.procedural_shapes3d", "ProceduralShapes3D"),
-    "dsprites": ("disgu.data.procedural_dsprites", "ProceduralDSprites"),
-    "mpi3d": ("disgu.data.procedural_mpi3d", "ProceduralMPI3D"),
-    "cars3d": ("disgu.data.procedural_cars3d", "ProceduralCars3D"),
+    "shapes3d": ("disgu.data.procedural.shapes3d", "ProceduralShapes3D"),
+    "dsprites": ("disgu.data.procedural.dsprites", "ProceduralDSprites"),
+    "mpi3d": ("disgu.data.procedural.mpi3d", "ProceduralMPI3D"),
+    "cars3d": ("disgu.data.procedural.cars3d", "ProceduralCars3D"),
     "digits": ("disgu.data.digits", "SklearnDigits"),
     "mnist-subset": ("disgu.data.digits", "MlxtendMNISTSubset"),
 }
@@ -37,8 +37,8 @@ _FROM_FILE: dict[str, tuple[str, str]] = {
     "mpi3d": ("disgu.data.official", "MPI3DNpz"),
     "cars3d": ("disgu.data.official", "Cars3DFolder"),
     "mnist": ("disgu.data.official", "MNISTIdx"),
-    "anime": ("disgu.data.image_folder", "ImageFolderDataset"),
-    "images": ("disgu.data.image_folder", "ImageFolderDataset"),
+    "anime": ("disgu.data.arrays.image_folder", "ImageFolderDataset"),
+    "images": ("disgu.data.arrays.image_folder", "ImageFolderDataset"),
 }
 assert set(_OFFLINE) | set(_FROM_FILE) == set(DATASET_NAMES)
 
@@ -69,11 +69,11 @@ def load_dataset(
     if key not in DATASET_NAMES:
         path = Path(key)
         if path.suffix.lower() in (".npz", ".h5", ".hdf5"):
-            from disgu.data.byo import load_byo
+            from disgu.data.arrays.byo import load_byo
 
             return load_byo(path, resolution=resolution)
         if path.is_dir():
-            from disgu.data.image_folder import ImageFolderDataset
+            from disgu.data.arrays.image_folder import ImageFolderDataset
 
             return ImageFolderDataset(path, resolution=resolution)
         raise UserError(

@@ -17,7 +17,7 @@ import torch
 
 from disgu.atomic import write_json
 from disgu.discovery.losses import clean_images, direction_loss
-from disgu.distributed import all_reduce_sum, average_gradients, is_main, world
+from disgu.distributed import average_gradients, is_main, sum_over_ranks, world
 from disgu.errors import UserError
 from disgu.models.generator import FrozenGlow, parse_levels
 from disgu.models.glow import Glow
@@ -28,7 +28,7 @@ from disgu.training.checkpoints import load_stage, save_stage
 from disgu.training.logs import TrainingLog
 from disgu.training.nan_guard import NonFiniteGuard
 from disgu.training.progress import progress_bar
-from disgu.training.shifts import sample_directions, sample_shifts
+from disgu.training.shifts import device_generator, sample_directions, sample_shifts
 from disgu.training.stop import StopRequest
 
 
@@ -116,13 +116,14 @@ def heldout_accuracy(frozen: FrozenGlow, navigator: Navigator, reconstructor, so
 
 def discovery_step(frozen: FrozenGlow, navigator: Navigator, reconstructor: torch.nn.Module, source: LatentSource,
                    cfg: DiscoveryConfig, gen: torch.Generator, optimizers: list[torch.optim.Optimizer],
-                   guard: NonFiniteGuard) -> tuple[dict[str, float] | None, torch.Tensor]:
+                   guard: NonFiniteGuard) -> tuple[dict[str, float] | None, list[float]]:
     """One update of reconstructor and navigator: (loss terms, or None when too few pairs survived; the
     [broken, all] pair counts summed over ranks). Every rank takes part in the gradient average, so a
     rank with too few pairs contributes zeros."""
     x0, x1, d, eps, keep = _pair_batch(frozen, navigator, source, cfg, gen, with_grad=True)
-    counts = all_reduce_sum(torch.tensor([float((~keep).sum()), float(len(keep))]))
-    ok = int(keep.sum()) >= 2
+    n_keep = int(keep.sum())
+    counts = sum_over_ranks([len(keep) - n_keep, len(keep)], frozen.device)
+    ok = n_keep >= 2
     for opt in optimizers:
         opt.zero_grad(set_to_none=False)
     terms = None
@@ -157,16 +158,18 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
     opt_rec = torch.optim.Adam(reconstructor.parameters(), lr=cfg.lr)
     opt_nav = torch.optim.Adam(navigator.parameters(), lr=cfg.nav_lr if cfg.nav_lr is not None else cfg.lr)
     gen = torch.Generator().manual_seed(seed * 1000 + rank)
+    draws = device_generator(seed * 1000 + rank, device) if cfg.latents == "prior" else None  # None on the CPU
+    generators = {"train": gen} if draws is None else {"train": gen, "draws": draws}
     source = LatentSource(glow, cfg.latents, cfg.temperature, dataset)
     modules = {"navigator": navigator, "reconstructor": reconstructor}
     optims = {"reconstructor": opt_rec, "navigator": opt_nav}
-    start, extra = load_stage(out_dir, modules, optims, {"train": gen})
+    start, extra = load_stage(out_dir, modules, optims, generators)
     counters = extra.get("counters", {"broken_pairs": 0, "pairs": 0, "skipped_steps": 0})
     guard = NonFiniteGuard(counters.get("nonfinite_steps", 0))
     history = extra.get("history", [])
 
     def save(step: int) -> None:
-        save_stage(out_dir, step, modules, optims, {"train": gen}, {"discovery": asdict(cfg)},
+        save_stage(out_dir, step, modules, optims, generators, {"discovery": asdict(cfg)},
                    {"counters": {**counters, "nonfinite_steps": guard.skipped}, "history": history})
 
     log = TrainingLog(out_dir, start)
@@ -175,8 +178,8 @@ def train_discovery(glow: Glow, cfg: DiscoveryConfig, out_dir: str | Path, seed:
     reconstructor.train()
     with StopRequest() as stop:
         for step in range(start, cfg.steps):
-            terms, counts = discovery_step(frozen, navigator, reconstructor, source, cfg, gen, [opt_rec, opt_nav],
-                                           guard)
+            terms, counts = discovery_step(frozen, navigator, reconstructor, source, cfg, draws or gen,
+                                           [opt_rec, opt_nav], guard)
             counters["broken_pairs"] += int(counts[0])
             counters["pairs"] += int(counts[1])
             if terms is None:

@@ -59,6 +59,7 @@ class FrozenGlow:
         self.n_bits = glow.config.n_bits
         self.resolution = glow.config.resolution
         self.channels = glow.config.in_channels
+        self.merge_decodes: bool | None = None  # decode_many: None merges its calls on a GPU only
 
     @property
     def device(self) -> torch.device:
@@ -76,11 +77,25 @@ class FrozenGlow:
         """G(z) of a latent list (one standardised tensor per level)."""
         return self.glow.decode(list(z_list))
 
+    def decode_many(self, z_lists: Sequence[Sequence[Tensor]]) -> list[Tensor]:
+        """G(z) of several latent lists. On a GPU in one call (one kernel launch per layer for all of them);
+        on the CPU one call each, as its 1x1 convolutions round differently with the batch size, and a
+        CPU run keeps the numbers of separate calls. `merge_decodes` (True/False) overrides the choice."""
+        merge = self.merge_decodes if self.merge_decodes is not None else self.device.type != "cpu"
+        if not merge or len(z_lists) < 2:
+            return [self.decode(z) for z in z_lists]
+        sizes = [len(z[0]) for z in z_lists]
+        x = self.decode([torch.cat(level) for level in zip(*z_lists)])
+        return list(x.split(sizes))
+
     def decode_shifted(self, z_list: Sequence[Tensor], shift: Tensor) -> Tensor:
         """G(z + shift), the shift (N, nav_dim) added to the navigated levels only."""
+        return self.glow.decode(self.shifted(z_list, shift))
+
+    def shifted(self, z_list: Sequence[Tensor], shift: Tensor) -> list[Tensor]:
+        """z + shift as a latent list: the shift (N, nav_dim) added to the navigated levels only."""
         moved = self.navigated(z_list) + shift
-        new = unflatten_latents(moved, self.shapes, self.levels)
-        return self.glow.decode(replace_levels(z_list, self.levels, new))
+        return replace_levels(z_list, self.levels, unflatten_latents(moved, self.shapes, self.levels))
 
     def broken_mask(self, x: Tensor) -> Tensor:
         """True for decodes that are non-finite or have a pixel beyond +-broken_limit (images lie in [-0.5, 0.5])."""

@@ -237,6 +237,7 @@ class FlowStep(nn.Module):
         self.actnorm = ActNorm(channels)
         self.invconv = InvConv2dLU(channels)
         self.coupling = AffineCoupling(channels, hidden, affine)
+        self._reverse_cache: tuple[tuple, tuple[Tensor, Tensor]] | None = None
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if not self.actnorm.is_initialized():
@@ -255,9 +256,31 @@ class FlowStep(nn.Module):
 
     def reverse(self, y: Tensor) -> Tensor:
         y = self.coupling.reverse(y)
+        w_inv, bias = self.reverse_weights()
+        return F.conv2d(y, w_inv, bias)
+
+    def reverse_weights(self) -> tuple[Tensor, Tensor]:
+        """(kernel, bias) of the inverted actnorm + 1x1 conv: (W diag(s))^-1 as a 1x1 kernel, and -b.
+
+        The fp64 inverse is a solve (and on a GPU a host sync) per flow step and decode. When no gradient
+        reaches these weights (a frozen Glow, or no_grad) it is kept until a weight changes: the key holds
+        each tensor's version counter, which every in-place update (an optimiser step, load_state_dict)
+        bumps, and its storage, which .to() replaces. The cached tensors are the ones computed afresh.
+        """
+        tensors = (self.invconv.lower, self.invconv.upper, self.invconv.log_s, self.invconv.perm,
+                   self.invconv.sign_s, self.actnorm.log_scale, self.actnorm.bias)
+        if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+            return self._inverse_kernel()
+        key = tuple((t._version, t.data_ptr(), t.device, t.dtype) for t in tensors)
+        if self._reverse_cache is None or self._reverse_cache[0] != key:
+            with torch.no_grad():
+                self._reverse_cache = (key, self._inverse_kernel())
+        return self._reverse_cache[1]
+
+    def _inverse_kernel(self) -> tuple[Tensor, Tensor]:
         inv_scale = torch.exp(-self.actnorm.log_scale).view(-1)
         w_inv = self.invconv.inverse_weight() * inv_scale[:, None]
-        return F.conv2d(y, w_inv[:, :, None, None], -self.actnorm.bias.view(-1))
+        return w_inv[:, :, None, None], -self.actnorm.bias.view(-1)
 
 
 def squeeze2x2(x: Tensor) -> Tensor:

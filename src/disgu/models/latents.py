@@ -32,12 +32,17 @@ class LatentSource:
         self.encode_batch = encode_batch
 
     def sample(self, n: int, generator: torch.Generator) -> list[Tensor]:
-        """n starting latents, drawn with `generator` (prior) or from n random training images (data)."""
+        """n starting latents, drawn with `generator` (prior) or from n random training images (data).
+
+        Prior latents are drawn where the generator lives (a CUDA generator: on the GPU, no copy), then
+        moved to the Glow's device; image indices are always drawn on the CPU (`generator` must be a CPU one).
+        """
         if self.kind == "prior":
             shapes = self.glow.latent_shapes
             device = next(self.glow.parameters()).device
-            return [(self.temperature * torch.randn(n, *s, generator=generator)).to(device) for s in shapes]
-        idx = torch.randint(len(self.dataset), (n,), generator=generator).numpy()
+            return [(self.temperature * torch.randn(n, *s, generator=generator, device=generator.device)).to(device)
+                    for s in shapes]
+        idx = torch.randint(len(self.dataset), (n,), generator=generator, device="cpu").numpy()
         return self.encode_images(self.dataset.images(np.sort(idx)))
 
     def encode_images(self, images: np.ndarray) -> list[Tensor]:

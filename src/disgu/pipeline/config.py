@@ -70,10 +70,11 @@ class RunTarget:
 
     dataset: str = "shapes3d"
     data_path: str | None = None
-    preset: str = "cpu"
+    preset: str = "demo"  # the default of `disgu run`, `disgu config` and DisGU
     seed: int = 0
     resolution: int = 32
     device: str = "auto"
+    deterministic: bool = False  # deterministic GPU kernels, no TF32 (disgu.determinism); the CPU is so already
 
 
 @dataclass

@@ -14,6 +14,7 @@ from disgu.atomic import write_json
 from disgu.errors import UserError
 from disgu.pipeline.config import RunConfig, validate_config
 from disgu.pipeline.stages import (
+    MAIN_RANK_STAGES,
     STAGE_FUNCTIONS,
     STAGES,
     RunContext,
@@ -37,7 +38,8 @@ def _check_same_config(run_dir: Path, cfg: RunConfig) -> bool:
         return True
     old = _with_new_fields(json.loads(path.read_text()))
     new = cfg.to_dict()
-    old.pop("device", None), new.pop("device", None)  # resuming on another device is fine
+    for key in ("device", "deterministic"):  # resuming on another device, or with other kernels, is fine
+        old.pop(key, None), new.pop(key, None)
     if old == new:
         return False
     if not _has_stage_output(run_dir):
@@ -86,6 +88,8 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
     `dataset`: an already opened dataset object to use instead of opening cfg.dataset (the Glow
     trainer still opens cfg.dataset by name when a Glow has to be trained). A second process on the
     same out_dir is refused while this one runs (disgu.runlock).
+    Under torchrun every rank runs the training stages; before the first stage that rank 0 does alone
+    (MAIN_RANK_STAGES) the ranks meet once and the others return, so none waits out rank 0's evaluation.
     """
     from disgu.runlock import run_folder_lock
 
@@ -95,7 +99,7 @@ def run_pipeline(cfg: RunConfig, out_dir: str | Path, glow_path: str | None = No
 
 def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress: bool, stages: Sequence[str],
                   log, dataset) -> dict[str, Any]:
-    from disgu.distributed import barrier, is_main, setup_distributed
+    from disgu.distributed import barrier, is_main, leave_group, setup_distributed
     from disgu.runinfo import write_run_info
 
     torch.set_flush_denormal(True)
@@ -108,6 +112,10 @@ def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress
     if glow_path is not None and not Path(glow_path).is_file():
         raise UserError(f"--glow {glow_path}: no such file (expected a Glow checkpoint .pt or .safetensors)")
     run_dir = Path(out_dir)
+    if cfg.deterministic:
+        from disgu.determinism import make_deterministic
+
+        make_deterministic()
     info = setup_distributed(cfg.device)
     if not is_main():
         log = _quiet
@@ -137,6 +145,7 @@ def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress
     results: dict[str, Any] = {}
     timings_path = run_dir / "stage_times.json"
     timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    in_group = info.distributed
     for stage in plan:
         if stage not in stages:
             continue
@@ -144,6 +153,11 @@ def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress
             log(f"disgu: stage {stage}: done already (skipped; delete {stage_dir(run_dir, stage)}/DONE.json to redo)")
             results[stage] = {"skipped": True}
             continue
+        if in_group and stage in MAIN_RANK_STAGES:
+            leave_group(info)
+            in_group = False
+            if not info.is_main:
+                break
         log(f"disgu: stage {stage} ...")
         if is_main():
             invalidate_after(run_dir, stage)
@@ -151,17 +165,18 @@ def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress
         t0 = time.perf_counter()
         torch.manual_seed(cfg.seed)
         out = STAGE_FUNCTIONS[stage](ctx)
-        setup_distributed(cfg.device)  # the Glow trainer leaves the process group; rejoin for the next stage
-        barrier()
+        if in_group:
+            barrier()
         wall = time.perf_counter() - t0
         record = {"stage": stage, "wall_seconds": round(wall, 2), "peak_rss_mib_so_far": round(peak_rss_mib(), 1),
-                  "world_size": info.world_size, **out}
+                  "world_size": info.world_size if in_group else 1, **out}
         if is_main():
             write_done(run_dir, stage, record)
             timings[stage] = {"wall_seconds": record["wall_seconds"],
                               "peak_rss_mib_so_far": record["peak_rss_mib_so_far"]}
             write_json(timings_path, timings)
-        barrier()
+        if in_group:
+            barrier()
         log(f"disgu: stage {stage}: done in {wall:.1f} s")
         results[stage] = record
     return results

@@ -28,6 +28,7 @@ from disgu.atomic import write_json
 from disgu.errors import UserError
 
 STAGES = ("glow", "ica", "discovery", "contrastive", "distil", "evaluation", "traversal")
+MAIN_RANK_STAGES = ("evaluation", "traversal")  # rank 0 alone; under torchrun the other ranks leave before them
 REPRESENTATIONS = ("contrastive", "glow-ica", "disco")
 BUILTIN = ("shapes3d", "dsprites", "mpi3d", "cars3d")  # procedural without --data-path: shipped Glows
 
@@ -139,7 +140,7 @@ def _train_glow(ctx: RunContext) -> dict[str, Any]:
     out = ctx.run_dir / "glow" / "train"
     tcfg = GlowTrainConfig(dataset=ctx.cfg.dataset, data_path=ctx.cfg.data_path, out=str(out), preset=g.train_preset,
                            model=GlowConfig(**model), seed=ctx.cfg.seed, device=str(ctx.device),
-                           progress=ctx.progress, tensorboard=False, **train)
+                           progress=ctx.progress, tensorboard=False, deterministic=ctx.cfg.deterministic, **train)
     from disgu.checkpoint import latest_checkpoint
 
     resume = "auto" if latest_checkpoint(out) is not None else None
@@ -321,12 +322,9 @@ def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
 def stage_evaluation(ctx: RunContext) -> dict[str, Any]:
     """DIR/metrics.json: disentanglement metrics of E(x) on real dataset images, plus per-direction statistics."""
     from disgu.data.base import GroundTruthDataset
-    from disgu.distributed import is_main
     from disgu.evaluation import HEADLINE_KEYS, metric_progress, score_representation, write_metrics
     from disgu.evaluation.directions import direction_code_effects, label_directions, rank_directions
 
-    if not is_main():
-        return {}
     e = ctx.cfg.evaluation
     glow, navigator, levels, encoder = load_trained(ctx.run_dir, ctx.device)
     frozen = ctx.frozen(glow, levels)
@@ -391,12 +389,9 @@ def _stage_statistics(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_traversal(ctx: RunContext) -> dict[str, Any]:
-    from disgu.distributed import is_main
     from disgu.evaluation.directions import saved_direction_labels
     from disgu.viz.traverse import write_traversals
 
-    if not is_main():
-        return {}
     glow, navigator, levels, encoder = load_trained(ctx.run_dir, ctx.device)
     effects_path = ctx.run_dir / "evaluation" / "direction_effects.npy"
     effects = np.load(effects_path) if effects_path.is_file() else None

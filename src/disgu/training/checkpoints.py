@@ -54,7 +54,11 @@ def save_stage(out_dir: Path, step: int, modules: dict[str, torch.nn.Module],
 
 def load_stage(out_dir: Path, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                generators: dict[str, torch.Generator]) -> tuple[int, dict[str, Any]]:
-    """Restore the latest checkpoint of a stage, if any: (step, extra); (0, {}) when starting fresh."""
+    """Restore the latest checkpoint of a stage, if any: (step, extra); (0, {}) when starting fresh.
+
+    A generator the checkpoint does not hold keeps its seed: a GPU's draw generator (`device_generator`)
+    when the run resumes on a GPU from a checkpoint written on the CPU.
+    """
     path = latest_checkpoint(out_dir)
     if path is None:
         return 0, {}
@@ -66,7 +70,9 @@ def load_stage(out_dir: Path, modules: dict[str, torch.nn.Module], optimizers: d
         o.load_state_dict(ckpt["optimizer"][name])
     rank = world()[0]
     for name, g in generators.items():
+        if name not in ckpt["rng"]:
+            continue
         g.set_state(ckpt["rng"][name])
         if rank:  # other ranks continue their own streams, derived from rank 0's state
-            g.manual_seed(int(torch.randint(2**62, (1,), generator=g)) + rank)
+            g.manual_seed(int(torch.randint(2**62, (1,), generator=g, device=g.device)) + rank)
     return int(ckpt["step"]), ckpt.get("extra", {})

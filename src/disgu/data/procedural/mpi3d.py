@@ -19,10 +19,10 @@ import sys
 
 import numpy as np
 
-from disgu.data import raycast
+from disgu.data.procedural import raycast
 from disgu.data.base import GroundTruthDataset
-from disgu.data.mpi3d_npz import FACTOR_NAMES, LAYOUTS
-from disgu.data.render_cache import RenderCache, source_key
+from disgu.data.official.mpi3d_npz import FACTOR_NAMES, LAYOUTS
+from disgu.data.procedural.render_cache import RenderCache, source_key
 
 FACTOR_SIZES = LAYOUTS[1036800]  # colour 6, shape 6, size 2, camera 3, background 3, horizontal 40, vertical 40
 COLOUR_NAMES = ("white", "green", "red", "blue", "brown", "olive")

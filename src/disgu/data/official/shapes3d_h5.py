@@ -8,7 +8,7 @@ import numpy as np
 
 from disgu.data.base import GroundTruthDataset
 from disgu.data.checks import check_dtype, check_shape
-from disgu.data.h5_arrays import LazyH5Rows, h5_dataset, open_h5
+from disgu.data.arrays.h5 import LazyH5Rows, h5_dataset, open_h5
 from disgu.errors import UserError
 
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")

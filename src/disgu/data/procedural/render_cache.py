@@ -27,11 +27,19 @@ def source_key(*modules) -> str:
     for module in modules:
         try:
             h.update(inspect.getsource(module).encode())
-        except (OSError, TypeError):  # no source shipped: key on the package version instead
-            from disgu import __version__
-
-            h.update(f"{module.__name__} {__version__}".encode())
+        except (OSError, TypeError):  # no source shipped: key on the installed package's version instead
+            h.update(f"{module.__name__} {_installed_version()}".encode())
     return h.hexdigest()[:10]
+
+
+def _installed_version() -> str:
+    """disgu's version from its installed metadata: the data layer does not import the top package."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("disgu")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class RenderCache:

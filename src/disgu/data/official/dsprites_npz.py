@@ -18,7 +18,7 @@ import numpy as np
 
 from disgu.data.base import GroundTruthDataset
 from disgu.data.checks import check_dtype, check_shape
-from disgu.data.npz_arrays import NpzArray, extract_to_cache, load_small, npz_keys, npz_member
+from disgu.data.arrays.npz import NpzArray, extract_to_cache, load_small, npz_keys, npz_member
 from disgu.errors import UserError
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")

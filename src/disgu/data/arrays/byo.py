@@ -21,7 +21,7 @@ import numpy as np
 
 from disgu.data.base import GroundTruthDataset, ImageDataset
 from disgu.data.checks import check_dtype
-from disgu.data.h5_arrays import LazyH5Rows, h5_dataset, open_h5
+from disgu.data.arrays.h5 import LazyH5Rows, h5_dataset, open_h5
 from disgu.errors import UserError
 
 EXPECTED = "images (N, H, W, C) uint8, optional factors (N, F) int and factor_names (F,)"
@@ -29,7 +29,7 @@ EXPECTED = "images (N, H, W, C) uint8, optional factors (N, F) int and factor_na
 
 class _NpzImages:
     def __init__(self, path: Path):
-        from disgu.data.npz_arrays import NpzArray, npz_member
+        from disgu.data.arrays.npz import NpzArray, npz_member
 
         member = npz_member(path, "images", EXPECTED)
         self.shape, self.dtype = member.shape, member.dtype
@@ -40,7 +40,7 @@ class _NpzImages:
 
 
 def _read_npz_extras(path: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
-    from disgu.data.npz_arrays import load_small, npz_keys
+    from disgu.data.arrays.npz import load_small, npz_keys
 
     keys = npz_keys(path)
     factors = load_small(path, "factors") if "factors" in keys else None

@@ -8,7 +8,7 @@ import numpy as np
 
 from disgu.data.base import GroundTruthDataset
 from disgu.data.checks import check_dtype, check_shape
-from disgu.data.npz_arrays import NpzArray, npz_member
+from disgu.data.arrays.npz import NpzArray, npz_member
 from disgu.errors import UserError
 
 FACTOR_NAMES = (
@@ -28,7 +28,7 @@ class MPI3DNpz(GroundTruthDataset):
 
     Factor classes are numbered in file order, the last (vertical_axis) fastest; the file holds no
     label values, so `factor_values` are the class numbers. An uncompressed npz is memory-mapped; a
-    compressed one is decompressed once into the cache directory (see disgu.data.npz_arrays).
+    compressed one is decompressed once into the cache directory (see disgu.data.arrays.npz).
     """
 
     name = "mpi3d"

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from disgu.data import raycast
+from disgu.data.procedural import raycast
 from disgu.data.base import GroundTruthDataset
-from disgu.data.cars3d_mat import FACTOR_NAMES, NUM_AZIMUTHS, NUM_ELEVATIONS
-from disgu.data.render_cache import RenderCache, source_key
+from disgu.data.official.cars3d_mat import FACTOR_NAMES, NUM_AZIMUTHS, NUM_ELEVATIONS
+from disgu.data.procedural.render_cache import RenderCache, source_key
 
 NUM_CARS = 183
 FACTOR_SIZES = (NUM_ELEVATIONS, NUM_AZIMUTHS, NUM_CARS)

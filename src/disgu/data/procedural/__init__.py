@@ -1,0 +1,1 @@
+"""The offline renderers of the default datasets: the official factor grids, drawn on demand and cached."""
