@@ -21,8 +21,11 @@ from disgu.pipeline.stages import BUILTIN, done_marker, glow_train_settings, is_
 FLOAT_BYTES = 4
 
 
-def planned_glow(cfg, run_dir: Path, given: GlowConfig | None, in_channels: int) -> tuple[GlowConfig, str]:
-    """(config of the Glow the run will use, where it comes from, in words); UserError when none can be had."""
+def planned_glow(cfg, run_dir: Path, given: GlowConfig | None) -> tuple[GlowConfig, str]:
+    """(config of the Glow the run will use, where it comes from, in words); UserError when none can be had.
+
+    The Glow to be trained is described with one input channel: the dataset's count changes none of the checks.
+    """
     if is_done(run_dir, "glow"):
         record = json.loads(done_marker(run_dir, "glow").read_text())
         return GlowConfig.from_dict(record["glow_config"]), f"the Glow of {run_dir}"
@@ -40,7 +43,7 @@ def planned_glow(cfg, run_dir: Path, given: GlowConfig | None, in_channels: int)
     elif g.source == "pretrained":
         raise UserError(f"--set glow.source=pretrained: weights are shipped only for built-in datasets "
                         f"({', '.join(BUILTIN)}) without --data-path; pass --glow CKPT")
-    model, _ = glow_train_settings(cfg, in_channels)
+    model, _ = glow_train_settings(cfg, in_channels=1)
     try:
         return GlowConfig(**model), "the Glow this run trains"
     except ValueError as err:

@@ -133,7 +133,7 @@ def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress
     if pending:  # and a setting the Glow cannot serve (resolution, levels, a batch beyond memory)
         from disgu.pipeline.preflight import check_against_glow, planned_glow
 
-        check_against_glow(cfg, *planned_glow(cfg, run_dir, given, dataset.image_shape[2]), tuple(pending))
+        check_against_glow(cfg, *planned_glow(cfg, run_dir, given), tuple(pending))
     if is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
         first = fresh or not (run_dir / "run_info.json").is_file()
