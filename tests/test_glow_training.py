@@ -18,7 +18,7 @@ import torch
 from disgu.checkpoint import latest_checkpoint, load_checkpoint
 from disgu.errors import UserError
 from disgu.models import GlowConfig, load_glow
-from disgu.training import GlowTrainConfig, train_glow
+from disgu.stages.glow import GlowTrainConfig, train_glow
 
 
 def _npz_dataset(path: Path, n: int = 96, res: int = 8) -> str:
