@@ -343,3 +343,29 @@ def test_contrastive_navigator_records_the_discovery_settings_it_came_from(tiny_
     for stage in ("discovery", "contrastive"):
         saved = load_checkpoint(out / stage / "navigator.pt")["config"]["discovery"]
         assert saved == run, stage
+
+
+def test_deterministic_run_records_the_flag_and_keeps_the_cpu_numbers(tiny_run, tmp_path):
+    """`--deterministic` switches on deterministic kernels and no TF32, is saved in config.json, and on the CPU
+    (deterministic with one thread already) gives the numbers of a run without it."""
+    import shutil
+
+    from disgu.determinism import determinism_state, restore_determinism
+
+    out, args = tiny_run
+    again = tmp_path / "det"
+    shutil.copytree(out / "glow", again / "glow")
+    state = determinism_state()
+    try:
+        result = CliRunner().invoke(cli, [*args[:-4], str(again), "--no-progress", "--device", "cpu",
+                                          "--stages", "glow,discovery,contrastive", "--deterministic"])
+        assert torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.allow_tf32
+    finally:
+        restore_determinism(state)
+    assert result.exit_code == 0, result.output
+    assert json.loads((again / "config.json").read_text())["deterministic"] is True
+    for stage in ("discovery", "contrastive"):
+        a = json.loads((out / stage / "summary.json").read_text())
+        b = json.loads((again / stage / "summary.json").read_text())
+        a.pop("train_seconds_this_session"), b.pop("train_seconds_this_session")
+        assert a == b, stage

@@ -21,6 +21,9 @@ from disgu.presets import PRESET_NAMES  # plain data, no torch: --help stays fas
 @click.option("--glow", "glow_path", type=click.Path(), default=None,
               help="A Glow checkpoint (.pt) or export (.safetensors) to use instead of the shipped or a new one.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:N or auto (default: the preset's, auto).")
+@click.option("--deterministic", is_flag=True, default=False,
+              help="Deterministic GPU kernels and no TF32: the same seed, the same numbers on a GPU (slower; "
+                   "docs/method.md). The CPU with one thread is deterministic already.")
 @set_option("--set discovery.nav_lr=1e-3 --set contrastive.tau=0.1")
 @click.option("--stages", default=None,
               help="Comma-separated subset of glow,ica,discovery,contrastive,distil,evaluation,traversal (the "
@@ -30,7 +33,7 @@ from disgu.presets import PRESET_NAMES  # plain data, no torch: --help stays fas
 @click.pass_context
 def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, seed: int, out: str,
         glow_path: str | None, device: str | None, overrides: tuple[str, ...], stages: str | None, threads: int,
-        no_progress: bool) -> None:
+        no_progress: bool, deterministic: bool) -> None:
     """Run Dis-GU end to end into OUT; finished stages are skipped when the same command is run again."""
     from disgu.pipeline.config import resolve_config
     from disgu.pipeline.run import run_pipeline
@@ -39,7 +42,7 @@ def run(ctx: click.Context, dataset: str, data_path: str | None, preset: str, se
     lock_out(out)  # the whole command, the report and the table included
     chosen = STAGES if stages is None else tuple(s.strip() for s in stages.split(",") if s.strip())
     cfg = resolve_config(preset, overrides, stages=chosen, dataset=dataset, data_path=data_path, seed=seed,
-                         device=device)
+                         device=device, deterministic=deterministic or None)
     try:
         run_pipeline(cfg, out, glow_path=glow_path, progress=not no_progress, stages=chosen,
                      log=lambda m: click.echo(m, err=True))

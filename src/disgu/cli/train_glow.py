@@ -16,7 +16,8 @@ _OVERRIDES = {
     "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "lr": ("train", "lr"),
     "optimizer": ("train", "optimizer"), "warmup_steps": ("train", "warmup_steps"),
     "grad_clip": ("train", "grad_clip"), "seed": ("train", "seed"), "device": ("train", "device"),
-    "amp": ("train", "amp"), "checkpoint_every": ("train", "checkpoint_every"),
+    "amp": ("train", "amp"), "deterministic": ("train", "deterministic"),
+    "checkpoint_every": ("train", "checkpoint_every"),
     "eval_every": ("train", "eval_every"), "sample_every": ("train", "sample_every"),
     "heldout_size": ("train", "heldout_size"), "progress": ("train", "progress"),
     "threads": ("train", "threads"),
@@ -118,6 +119,8 @@ def _apply_set(train: dict, model: dict, overrides: list[str], resume_path: Path
               help="Continue from CKPT, or from the newest checkpoint in --out when no path is given.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default auto).")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast for the coupling networks.")
+@click.option("--deterministic/--no-deterministic", default=None,
+              help="Deterministic GPU kernels and no TF32: the same seed, the same numbers on a GPU (slower).")
 @click.option("--progress/--no-progress", default=None, help="Show the progress bar.")
 @set_option("--set lr=5e-4 --set model.hidden=64 (fields of GlowTrainConfig and its model)")
 @threads_option

@@ -74,6 +74,7 @@ class RunTarget:
     seed: int = 0
     resolution: int = 32
     device: str = "auto"
+    deterministic: bool = False  # deterministic GPU kernels, no TF32 (disgu.determinism); the CPU is so already
 
 
 @dataclass

@@ -38,7 +38,8 @@ def _check_same_config(run_dir: Path, cfg: RunConfig) -> bool:
         return True
     old = _with_new_fields(json.loads(path.read_text()))
     new = cfg.to_dict()
-    old.pop("device", None), new.pop("device", None)  # resuming on another device is fine
+    for key in ("device", "deterministic"):  # resuming on another device, or with other kernels, is fine
+        old.pop(key, None), new.pop(key, None)
     if old == new:
         return False
     if not _has_stage_output(run_dir):
@@ -111,6 +112,10 @@ def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress
     if glow_path is not None and not Path(glow_path).is_file():
         raise UserError(f"--glow {glow_path}: no such file (expected a Glow checkpoint .pt or .safetensors)")
     run_dir = Path(out_dir)
+    if cfg.deterministic:
+        from disgu.determinism import make_deterministic
+
+        make_deterministic()
     info = setup_distributed(cfg.device)
     if not is_main():
         log = _quiet

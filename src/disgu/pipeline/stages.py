@@ -132,7 +132,7 @@ def _train_glow(ctx: RunContext) -> dict[str, Any]:
     out = ctx.run_dir / "glow" / "train"
     tcfg = GlowTrainConfig(dataset=ctx.cfg.dataset, data_path=ctx.cfg.data_path, out=str(out), preset=g.train_preset,
                            model=GlowConfig(**model), seed=ctx.cfg.seed, device=str(ctx.device),
-                           progress=ctx.progress, tensorboard=False, **train)
+                           progress=ctx.progress, tensorboard=False, deterministic=ctx.cfg.deterministic, **train)
     from disgu.checkpoint import latest_checkpoint
 
     resume = "auto" if latest_checkpoint(out) is not None else None

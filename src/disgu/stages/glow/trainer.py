@@ -76,6 +76,7 @@ class GlowTrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = False  # bf16 autocast for the coupling networks
+    deterministic: bool = False  # deterministic GPU kernels, no TF32 (disgu.determinism)
     threads: int | None = None  # torch CPU threads; 1 avoids thrashing when another job holds a core
     progress: bool = True
     tensorboard: bool = True
@@ -277,6 +278,10 @@ def train_glow(cfg: GlowTrainConfig, resume: str | None = None, command: list[st
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        from disgu.determinism import make_deterministic
+
+        make_deterministic()
     from disgu.runlock import run_folder_lock
 
     with run_folder_lock(cfg.out):  # one writer per folder: a second process on it is refused
