@@ -99,6 +99,8 @@ CASES: tuple[Case, ...] = (
     Case("traverse: zero threads", ("traverse", "--run", "{tmp}/run", "--out", OUT, "--threads", "-2"), "--threads"),
     Case("sample: zero threads", ("sample", "--glow", "{tmp}/glow.pt", "--out", "{tmp}/out.png", "--threads", "0"),
          "--threads"),
+    Case("sample: unknown device", ("sample", "--glow", "{tmp}/glow.pt", "--out", "{tmp}/out.png", "--device", "gpu0"),
+         "--device: expected cpu, cuda"),
     # seeds
     Case("run: negative seed", (*RUN, "--out", OUT, "--seed", "-1"), "--seed"),
     Case("run: seed beyond 2**32 - 1", (*RUN, "--out", OUT, "--seed", "4294967296"), "--seed"),

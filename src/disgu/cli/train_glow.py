@@ -145,16 +145,25 @@ def train_glow_command(**options: Any) -> None:
 @click.option("-n", "--num", type=COUNT, default=36, show_default=True)
 @click.option("--temperature", type=POSITIVE, default=0.7, show_default=True)
 @seed_option(help="Seed of the sampled latents.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where to decode: cpu, cuda, cuda:N or auto (a paper-size Glow decodes slowly on a CPU). The "
+                   "latents are drawn on the CPU, so a seed gives the same grid on every device, up to rounding.")
 @threads_option
-def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int, threads: int) -> None:
+def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int, device: str,
+                   threads: int) -> None:
     """Write a grid of Glow samples at a temperature."""
     import torch
 
+    from disgu.distributed import resolve_device
     from disgu.models import input_to_images, load_glow
     from disgu.stages.glow.trainer import save_grid
 
+    dev = resolve_device(device)
     model, config = load_glow(glow_path)
-    x = model.sample(num, temperature, generator=torch.Generator().manual_seed(seed))
+    z = model.sample_latents(num, temperature, generator=torch.Generator().manual_seed(seed))
+    model.to(dev)
+    with torch.no_grad():
+        x = model.decode([t.to(dev) for t in z]).cpu()
     save_grid(input_to_images(x, config.n_bits), Path(out))
     click.echo(f"wrote {out}")
 
