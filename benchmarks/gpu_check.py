@@ -192,11 +192,12 @@ def section_bf16_decode(device: torch.device, tiny: bool) -> dict[str, Any]:
     from disgu.models.generator import FrozenGlow
     from disgu.models.pretrained import load_pretrained_glow
 
-    glow, _ = load_pretrained_glow("shapes3d", 32, map_location=device)
-    frozen = FrozenGlow(glow, (glow.config.n_levels - 1,))
+    glow, _ = load_pretrained_glow("shapes3d", 32)
     n = 4 if tiny else 256
-    z = glow.sample_latents(n, 0.7, generator=torch.Generator().manual_seed(0))
+    z = glow.sample_latents(n, 0.7, generator=torch.Generator().manual_seed(0))  # on the CPU, then moved
+    glow.to(device)
     z = [t.to(device) for t in z]
+    frozen = FrozenGlow(glow, (glow.config.n_levels - 1,))
     out: dict[str, Any] = {"glow": "shipped shapes3d-32", "images": n}
     with torch.no_grad():
         x32 = frozen.decode(z)
@@ -240,7 +241,8 @@ def section_nccl(device: torch.device, tiny: bool) -> dict[str, Any]:
         glow = glow_model(True, device) if tiny else load_pretrained_glow("shapes3d", 32, map_location=device)[0]
         frozen, navigator, encoder, source, opt, params, gen, draws = contrastive_parts(glow, cfg, device)
         loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg.contrastive, gen, draws)
-        loss.backward()
+        if loss is not None:  # None when too few pairs survived; the collectives run all the same
+            loss.backward()
         # One rank, reported as two so that the helpers do not skip the collectives: every tensor they hand
         # to the backend must be on the GPU, which is what NCCL demands (the sums over one rank are discarded).
         distributed.world = lambda: (0, 2)
