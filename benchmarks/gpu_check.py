@@ -100,8 +100,8 @@ def glow_model(tiny: bool, device: torch.device):
 def contrastive_parts(glow, cfg, device: torch.device, navigator_base: str = "random"):
     """FrozenGlow, navigator, encoder, source, optimiser, params and generators as train_contrastive builds them
     (the navigator a fresh one, as the DisCo baseline starts: the check needs no discovery stage)."""
-    from disgu.contrastive.trainer import build_encoder
-    from disgu.discovery.trainer import build_navigator
+    from disgu.stages.contrastive.trainer import build_encoder
+    from disgu.stages.discovery.trainer import build_navigator
     from disgu.models.generator import FrozenGlow, parse_levels
     from disgu.models.latents import LatentSource
     from disgu.training.shifts import device_generator
@@ -119,8 +119,8 @@ def contrastive_parts(glow, cfg, device: torch.device, navigator_base: str = "ra
 
 
 def section_steps(device: torch.device, tiny: bool, warmup: int, steps: int) -> dict[str, Any]:
-    from disgu.contrastive.trainer import apply_update, contrastive_step
-    from disgu.discovery.trainer import build_navigator, discovery_step
+    from disgu.stages.contrastive.trainer import apply_update, contrastive_step
+    from disgu.stages.discovery.trainer import build_navigator, discovery_step
     from disgu.models.reconstructor import build_reconstructor
     from disgu.models.generator import FrozenGlow, parse_levels
     from disgu.models.latents import LatentSource
@@ -227,7 +227,7 @@ def section_nccl(device: torch.device, tiny: bool) -> dict[str, Any]:
     import torch.distributed as dist
 
     from disgu import distributed
-    from disgu.contrastive.trainer import contrastive_step
+    from disgu.stages.contrastive.trainer import contrastive_step
     from disgu.models.pretrained import load_pretrained_glow
 
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -258,7 +258,7 @@ def section_nccl(device: torch.device, tiny: bool) -> dict[str, Any]:
 
 
 def section_training(device: torch.device, tiny: bool, max_steps: int, max_seconds: float) -> dict[str, Any]:
-    from disgu.contrastive.trainer import apply_update, contrastive_step
+    from disgu.stages.contrastive.trainer import apply_update, contrastive_step
     from disgu.models.pretrained import load_pretrained_glow
     from disgu.training.nan_guard import NonFiniteGuard
 
@@ -281,7 +281,7 @@ def section_training(device: torch.device, tiny: bool, max_steps: int, max_secon
 
 
 def section_deterministic(device: torch.device, tiny: bool, warmup: int, steps: int) -> dict[str, Any]:
-    from disgu.contrastive.trainer import apply_update, contrastive_step
+    from disgu.stages.contrastive.trainer import apply_update, contrastive_step
     from disgu.determinism import determinism_state, make_deterministic, restore_determinism
     from disgu.training.nan_guard import NonFiniteGuard
 

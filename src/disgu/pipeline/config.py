@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from disgu.contrastive.trainer import ContrastiveConfig
-from disgu.discovery.trainer import DiscoveryConfig
+from disgu.stages.contrastive.trainer import ContrastiveConfig
+from disgu.stages.discovery.trainer import DiscoveryConfig
 from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
-from disgu.glow_ica.distil import ICAConfig
+from disgu.stages.glow_ica.distil import ICAConfig
 from disgu.overrides import apply_overrides  # noqa: F401  (re-exported: `--set` of `disgu run`)
 from disgu.presets import GLOW_PRESETS, PRESET_NAMES, RUN_PRESETS
 
@@ -274,8 +274,8 @@ def validate_config(cfg: RunConfig, stages: typing.Sequence[str] | None = None) 
     `stages`: the stages about to run (default all); the contrastive bank is only checked when its stage runs.
     What can only be judged against the Glow (resolution, levels, batch memory) is disgu.pipeline.preflight's.
     """
-    from disgu.contrastive.trainer import check_bank_config
-    from disgu.glow_ica.distil import check_ica_config
+    from disgu.stages.contrastive.trainer import check_bank_config
+    from disgu.stages.glow_ica.distil import check_ica_config
     from disgu.metrics.evaluate import resolve_metrics
     from disgu.pipeline.stages import REPRESENTATIONS
 

@@ -115,7 +115,7 @@ def _save_glow_safetensors(model, path: Path) -> None:
 def glow_train_settings(cfg, in_channels: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(GlowConfig fields, GlowTrainConfig fields) of the Glow this run trains: its Glow preset under `glow.*`."""
     from disgu.presets import glow_preset
-    from disgu.training import GlowTrainConfig
+    from disgu.stages.glow import GlowTrainConfig
 
     g = cfg.glow
     p = glow_preset(g.train_preset)
@@ -132,7 +132,7 @@ def glow_train_settings(cfg, in_channels: int) -> tuple[dict[str, Any], dict[str
 
 def _train_glow(ctx: RunContext) -> dict[str, Any]:
     from disgu.models.glow import GlowConfig
-    from disgu.training import GlowTrainConfig, train_glow
+    from disgu.stages.glow import GlowTrainConfig, train_glow
 
     g = ctx.cfg.glow
     model, train = glow_train_settings(ctx.cfg, ctx.dataset.image_shape[2])
@@ -195,7 +195,7 @@ def stage_glow(ctx: RunContext) -> dict[str, Any]:
 
 def stage_discovery(ctx: RunContext) -> dict[str, Any]:
     """discovery/navigator.pt: trained (Dis-GU), or as initialised for the contrastive stage to train (DisCo)."""
-    from disgu.discovery.trainer import save_initial_navigator, train_discovery
+    from disgu.stages.discovery.trainer import save_initial_navigator, train_discovery
 
     cfg = ctx.cfg.discovery
     dataset = ctx.dataset if cfg.latents == "data" or cfg.navigator_base in ("pca", "ica") else None
@@ -207,7 +207,7 @@ def stage_discovery(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
-    from disgu.contrastive.trainer import train_contrastive
+    from disgu.stages.contrastive.trainer import train_contrastive
     from disgu.models.navigator import load_navigator
 
     cfg = ctx.cfg.contrastive
@@ -225,8 +225,8 @@ def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
 def stage_ica(ctx: RunContext) -> dict[str, Any]:
     """ica/frame.npz: independent components of the navigated latents of training images, and their groups."""
     from disgu.distributed import is_main
-    from disgu.glow_ica import GlowICA
-    from disgu.glow_ica.latents import encode_in_chunks, sample_indices
+    from disgu.stages.glow_ica import GlowICA
+    from disgu.stages.glow_ica.latents import encode_in_chunks, sample_indices
     from disgu.models.generator import parse_levels
 
     cfg, out = ctx.cfg.ica, ctx.run_dir / "ica"
@@ -255,10 +255,10 @@ def stage_distil(ctx: RunContext) -> dict[str, Any]:
     teacher 'real': training images and their latents through the Glow's inverse (the `ica` stage's cache);
     'generated': Glow samples and the latents they were decoded from (decoded here, in resumable chunks).
     """
-    from disgu.glow_ica import GlowICA
-    from disgu.glow_ica.distil import train_distilled_encoder
-    from disgu.glow_ica.generated import decode_in_chunks
-    from disgu.glow_ica.latents import encode_in_chunks
+    from disgu.stages.glow_ica import GlowICA
+    from disgu.stages.glow_ica.distil import train_distilled_encoder
+    from disgu.stages.glow_ica.generated import decode_in_chunks
+    from disgu.stages.glow_ica.latents import encode_in_chunks
 
     cfg, ica_dir = ctx.cfg.ica, ctx.run_dir / "ica"
     frame = GlowICA.load(ica_dir / "frame.npz")
@@ -296,7 +296,7 @@ def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
     from disgu.models.navigator import load_navigator
 
     if representation_of(run_dir) == "glow-ica":
-        from disgu.glow_ica import GlowICA
+        from disgu.stages.glow_ica import GlowICA
 
         for stage in ("glow", "ica", "distil"):
             if not is_done(run_dir, stage):

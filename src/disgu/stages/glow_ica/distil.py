@@ -21,7 +21,7 @@ import torch
 from disgu.atomic import write_json
 from disgu.distributed import average_gradients, is_main, world
 from disgu.errors import UserError
-from disgu.glow_ica.losses import distil_loss, to_unit
+from disgu.stages.glow_ica.losses import distil_loss, to_unit
 from disgu.models.encoder import CodeEncoder, save_encoder
 from disgu.training.checkpoints import load_stage, save_stage
 from disgu.training.logs import TrainingLog
