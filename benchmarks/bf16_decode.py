@@ -25,9 +25,11 @@ def main() -> None:
     from disgu.models.generator import FrozenGlow
     from disgu.models.pretrained import load_pretrained_glow
 
-    glow, _ = load_pretrained_glow("shapes3d", 32, map_location=args.device)
+    glow, _ = load_pretrained_glow("shapes3d", 32)
+    z = glow.sample_latents(args.images, 0.7, generator=torch.Generator().manual_seed(0))  # on the CPU, then moved
+    glow.to(args.device)
+    z = [t.to(args.device) for t in z]
     frozen = FrozenGlow(glow, (glow.config.n_levels - 1,))
-    z = [t.to(args.device) for t in glow.sample_latents(args.images, 0.7, generator=torch.Generator().manual_seed(0))]
     with torch.no_grad():
         x32 = frozen.decode(z)
         glow.set_amp(torch.bfloat16)

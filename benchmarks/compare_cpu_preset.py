@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from disgu.atomic import atomic_path, write_json
-from disgu.baselines.trainer import load_model_from_run
+from disgu.stages.vae.trainer import load_model_from_run
 from disgu.data import load_dataset
 from disgu.evaluation import representation_function
 from disgu.metrics import aggregate, evaluate_representation, format_markdown
@@ -45,7 +45,7 @@ def _disgu(run: str):
 
 def _glow_ica_codes(run: str):
     """Codes of the run's Glow-ICA frame read off each image through the Glow itself (the distillation's teacher)."""
-    from disgu.glow_ica import GlowICA
+    from disgu.stages.glow_ica import GlowICA
     from disgu.models import load_glow
     from disgu.models.generator import FrozenGlow
 

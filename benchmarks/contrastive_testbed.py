@@ -1,4 +1,4 @@
-"""The contrastive stage on a perfect generator (`disgu.contrastive.testbed`): levers against steps.
+"""The contrastive stage on a perfect generator (`disgu.stages.contrastive.testbed`): levers against steps.
 
 Each named setting trains the stage's own encoder with its own loss on pairs rendered by a
 procedural dataset (directions = factors, or factors mixed by a seeded rotation) and records gap,
@@ -51,7 +51,7 @@ def setting(name: str) -> dict[str, Any]:
 
 def run_one(name: str, seed: int, steps: int, eval_every: int, dataset: str, out: Path) -> None:
     from disgu.atomic import write_json
-    from disgu.contrastive.testbed import TestbedConfig, run_testbed
+    from disgu.stages.contrastive.testbed import TestbedConfig, run_testbed
 
     path = out / f"{dataset}-{name}-s{seed}.json"
     if path.is_file() and json.loads(path.read_text()).get("finished"):

@@ -17,7 +17,7 @@ import torch
 
 from disgu.data import load_dataset
 from disgu.models import load_glow
-from disgu.training.glow_trainer import evaluate_bits_per_dim, heldout_split
+from disgu.stages.glow.trainer import evaluate_bits_per_dim, heldout_split
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from disgu.data import load_dataset
-from disgu.glow_ica import GlowICA
-from disgu.glow_ica.latents import sample_indices
+from disgu.stages.glow_ica import GlowICA
+from disgu.stages.glow_ica.latents import sample_indices
 from disgu.metrics.mig import mig_from_samples
 from disgu.models import load_pretrained_glow
 from disgu.models.generator import FrozenGlow

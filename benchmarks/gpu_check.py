@@ -100,8 +100,8 @@ def glow_model(tiny: bool, device: torch.device):
 def contrastive_parts(glow, cfg, device: torch.device, navigator_base: str = "random"):
     """FrozenGlow, navigator, encoder, source, optimiser, params and generators as train_contrastive builds them
     (the navigator a fresh one, as the DisCo baseline starts: the check needs no discovery stage)."""
-    from disgu.contrastive.trainer import build_encoder
-    from disgu.discovery.trainer import build_navigator
+    from disgu.stages.contrastive.trainer import build_encoder
+    from disgu.stages.discovery.trainer import build_navigator
     from disgu.models.generator import FrozenGlow, parse_levels
     from disgu.models.latents import LatentSource
     from disgu.training.shifts import device_generator
@@ -119,8 +119,8 @@ def contrastive_parts(glow, cfg, device: torch.device, navigator_base: str = "ra
 
 
 def section_steps(device: torch.device, tiny: bool, warmup: int, steps: int) -> dict[str, Any]:
-    from disgu.contrastive.trainer import apply_update, contrastive_step
-    from disgu.discovery.trainer import build_navigator, discovery_step
+    from disgu.stages.contrastive.trainer import apply_update, contrastive_step
+    from disgu.stages.discovery.trainer import build_navigator, discovery_step
     from disgu.models.reconstructor import build_reconstructor
     from disgu.models.generator import FrozenGlow, parse_levels
     from disgu.models.latents import LatentSource
@@ -192,11 +192,12 @@ def section_bf16_decode(device: torch.device, tiny: bool) -> dict[str, Any]:
     from disgu.models.generator import FrozenGlow
     from disgu.models.pretrained import load_pretrained_glow
 
-    glow, _ = load_pretrained_glow("shapes3d", 32, map_location=device)
-    frozen = FrozenGlow(glow, (glow.config.n_levels - 1,))
+    glow, _ = load_pretrained_glow("shapes3d", 32)
     n = 4 if tiny else 256
-    z = glow.sample_latents(n, 0.7, generator=torch.Generator().manual_seed(0))
+    z = glow.sample_latents(n, 0.7, generator=torch.Generator().manual_seed(0))  # on the CPU, then moved
+    glow.to(device)
     z = [t.to(device) for t in z]
+    frozen = FrozenGlow(glow, (glow.config.n_levels - 1,))
     out: dict[str, Any] = {"glow": "shipped shapes3d-32", "images": n}
     with torch.no_grad():
         x32 = frozen.decode(z)
@@ -226,7 +227,7 @@ def section_nccl(device: torch.device, tiny: bool) -> dict[str, Any]:
     import torch.distributed as dist
 
     from disgu import distributed
-    from disgu.contrastive.trainer import contrastive_step
+    from disgu.stages.contrastive.trainer import contrastive_step
     from disgu.models.pretrained import load_pretrained_glow
 
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -240,7 +241,8 @@ def section_nccl(device: torch.device, tiny: bool) -> dict[str, Any]:
         glow = glow_model(True, device) if tiny else load_pretrained_glow("shapes3d", 32, map_location=device)[0]
         frozen, navigator, encoder, source, opt, params, gen, draws = contrastive_parts(glow, cfg, device)
         loss, stats = contrastive_step(frozen, navigator, encoder, source, cfg.contrastive, gen, draws)
-        loss.backward()
+        if loss is not None:  # None when too few pairs survived; the collectives run all the same
+            loss.backward()
         # One rank, reported as two so that the helpers do not skip the collectives: every tensor they hand
         # to the backend must be on the GPU, which is what NCCL demands (the sums over one rank are discarded).
         distributed.world = lambda: (0, 2)
@@ -256,7 +258,7 @@ def section_nccl(device: torch.device, tiny: bool) -> dict[str, Any]:
 
 
 def section_training(device: torch.device, tiny: bool, max_steps: int, max_seconds: float) -> dict[str, Any]:
-    from disgu.contrastive.trainer import apply_update, contrastive_step
+    from disgu.stages.contrastive.trainer import apply_update, contrastive_step
     from disgu.models.pretrained import load_pretrained_glow
     from disgu.training.nan_guard import NonFiniteGuard
 
@@ -279,7 +281,7 @@ def section_training(device: torch.device, tiny: bool, max_steps: int, max_secon
 
 
 def section_deterministic(device: torch.device, tiny: bool, warmup: int, steps: int) -> dict[str, Any]:
-    from disgu.contrastive.trainer import apply_update, contrastive_step
+    from disgu.stages.contrastive.trainer import apply_update, contrastive_step
     from disgu.determinism import determinism_state, make_deterministic, restore_determinism
     from disgu.training.nan_guard import NonFiniteGuard
 

@@ -34,8 +34,8 @@ def main() -> None:
     from oracle_directions import oracle_directions
 
     from disgu.data import load_dataset
-    from disgu.discovery.ica_base import symmetric_orthogonalisation
-    from disgu.discovery.trainer import DiscoveryConfig
+    from disgu.stages.discovery.ica_base import symmetric_orthogonalisation
+    from disgu.stages.discovery.trainer import DiscoveryConfig
     from disgu.models import load_glow
     from disgu.models.generator import FrozenGlow
     from disgu.models.navigator import Navigator, save_navigator

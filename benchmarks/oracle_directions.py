@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from disgu.data import load_dataset
-from disgu.discovery.pca_base import principal_frame
+from disgu.stages.discovery.pca_base import principal_frame
 from disgu.models import input_to_images, load_glow
 from disgu.models.generator import FrozenGlow
 from disgu.models.latents import LatentSource

@@ -32,7 +32,7 @@ SYNC_OPS = ("aten::_local_scalar_dense", "aten::linalg_inv_ex", "aten::nonzero")
 
 
 def build(batch: int, positives: int, negatives: int):
-    from disgu.contrastive.trainer import ContrastiveConfig, build_encoder
+    from disgu.stages.contrastive.trainer import ContrastiveConfig, build_encoder
     from disgu.models.generator import FrozenGlow, parse_levels
     from disgu.models.glow import Glow, GlowConfig
     from disgu.models.latents import LatentSource
@@ -70,7 +70,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
 
-    from disgu.contrastive.trainer import apply_update, contrastive_step
+    from disgu.stages.contrastive.trainer import apply_update, contrastive_step
     from disgu.training.nan_guard import NonFiniteGuard
 
     frozen, navigator, encoder, source, cfg, opt, params = build(args.batch, args.positives, args.negatives)

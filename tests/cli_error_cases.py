@@ -73,6 +73,10 @@ def _forged_files(tmp: Path) -> None:
         np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
                                                  "shape": (1_000_000, 64, 64, 3)})
         f.write(bytes(16))
+    trained = Glow(small)
+    with torch.no_grad():
+        trained(torch.rand(2, 3, 8, 8) - 0.5)  # initialises actnorm: a usable Glow, for 8x8 images
+    save_checkpoint(tmp / "glow8.pt", model=trained.state_dict(), config={"model": model}, step=1)
     for name, text in (("run_not_json", "{not json"), ("run_unknown_key", '{"dataset": "shapes3d", "colour": 1}'),
                        ("run_string_section", '{"dataset": "shapes3d", "contrastive": "fast"}')):
         (tmp / name).mkdir()
@@ -99,6 +103,8 @@ CASES: tuple[Case, ...] = (
     Case("traverse: zero threads", ("traverse", "--run", "{tmp}/run", "--out", OUT, "--threads", "-2"), "--threads"),
     Case("sample: zero threads", ("sample", "--glow", "{tmp}/glow.pt", "--out", "{tmp}/out.png", "--threads", "0"),
          "--threads"),
+    Case("sample: unknown device", ("sample", "--glow", "{tmp}/glow.pt", "--out", "{tmp}/out.png", "--device", "gpu0"),
+         "--device: expected cpu, cuda"),
     # seeds
     Case("run: negative seed", (*RUN, "--out", OUT, "--seed", "-1"), "--seed"),
     Case("run: seed beyond 2**32 - 1", (*RUN, "--out", OUT, "--seed", "4294967296"), "--seed"),
@@ -132,6 +138,27 @@ CASES: tuple[Case, ...] = (
     Case("run: Glow-ICA with zero steps", (*RUN, "--out", OUT, "--set", "representation=glow-ica", "--set",
                                            "ica.steps=0"), "--set ica.steps"),
     Case("run: not a number", (*RUN, "--out", OUT, "--set", "discovery.lr=fast"), "--set discovery.lr=fast"),
+    # --set numbers, parsed strictly
+    Case("run: a fraction for an integer", (*RUN, "--out", OUT, "--set", "discovery.steps=9e-1"),
+         "--set discovery.steps=9e-1: expected an integer"),
+    Case("run: an integer beyond float range", (*RUN, "--out", OUT, "--set", "glow.steps=1e400"),
+         "--set glow.steps=1e400: expected an integer"),
+    Case("run: an integer beyond int64", (*RUN, "--out", OUT, "--set", "contrastive.steps=99999999999999999999"),
+         "--set contrastive.steps=99999999999999999999: expected an integer of at most"),
+    Case("run: nan learning rate", (*RUN, "--out", OUT, "--set", "ica.lr=nan"), "--set ica.lr=nan: expected a finite"),
+    Case("run: infinite temperature", (*RUN, "--out", OUT, "--set", "contrastive.tau=inf"),
+         "--set contrastive.tau=inf: expected a finite"),
+    # settings the Glow cannot serve, refused before the run folder is written
+    Case("run: a resolution the Glow's levels do not divide", (*RUN, "--out", OUT, "--set", "resolution=33"),
+         "--set resolution=33: expected a multiple of 4"),
+    Case("run: a level the Glow lacks", (*RUN, "--out", OUT, "--set", "discovery.levels=7"),
+         "--set discovery.levels=7: level 7 out of range"),
+    Case("run: a Glow batch beyond memory", (*RUN, "--out", OUT, "--set", "glow.batch_size=1000000000000"),
+         "--set glow.batch_size=1000000000000: a batch needs at least"),
+    Case("run: a contrastive batch beyond memory", (*RUN, "--out", OUT, "--set", "contrastive.batch_size=10000000000"),
+         "--set contrastive.batch_size=10000000000: a batch needs at least"),
+    Case("run: --glow of another resolution", (*RUN, "--out", OUT, "--glow", "{tmp}/glow8.pt"),
+         "--set resolution=16: the --glow file is for 8x8 images"),
     # options of train-glow and baseline
     Case("train-glow: zero steps", (*GLOW, "--out", OUT, "--steps", "0"), "--steps"),
     Case("train-glow: negative learning rate", (*GLOW, "--out", OUT, "--lr", "-1e-3"), "--lr"),

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-import disgu.contrastive.bank as bank_mod
-from disgu.contrastive import ContrastiveConfig, train_contrastive
-from disgu.contrastive.bank import BankSpec, PairBank, decode_chunk, fill_bank, fingerprint, to_encoder_input
-from disgu.contrastive.losses import pair_loss
-from disgu.contrastive.trainer import bank_step
+import disgu.stages.contrastive.bank as bank_mod
+from disgu.stages.contrastive import ContrastiveConfig, train_contrastive
+from disgu.stages.contrastive.bank import BankSpec, PairBank, decode_chunk, fill_bank, fingerprint, to_encoder_input
+from disgu.stages.contrastive.losses import pair_loss
+from disgu.stages.contrastive.trainer import bank_step
 from disgu.errors import UserError
 from disgu.models import ContrastiveEncoder, FrozenGlow, LatentSource, Navigator, load_encoder
 from disgu.models.generator import quantise

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disgu.baselines.losses import (
+from disgu.stages.vae.losses import (
     dip_covariance,
     dip_regularizer,
     discriminator_loss,
@@ -17,7 +17,7 @@ from disgu.baselines.losses import (
     shuffle_dims,
     vae_loss,
 )
-from disgu.baselines.trainer import BaselineConfig, load_model_from_run, train
+from disgu.stages.vae.trainer import BaselineConfig, load_model_from_run, train
 from disgu.cli import cli
 from disgu.data import load_dataset
 from disgu.errors import UserError
@@ -371,7 +371,7 @@ def test_cli_disco_trains_navigator_and_encoder_from_a_fresh_start(tmp_path):
 
 def test_cli_glow_ica_scores_the_codes_read_through_the_glow(tmp_path):
     from disgu.baselines.glow_ica_codes import codes_function
-    from disgu.glow_ica import GlowICA
+    from disgu.stages.glow_ica import GlowICA
     from disgu.models import load_glow
     from disgu.models.generator import FrozenGlow
     from disgu.pipeline.config import make_config

@@ -207,19 +207,29 @@ def test_wrong_data_path_writes_nothing_and_the_fix_runs(tmp_path):
     assert good.exit_code == 0, good.output
 
 
-def test_a_config_no_stage_has_used_may_be_replaced(tmp_path):
+def test_a_config_no_stage_has_used_may_be_replaced(tmp_path, monkeypatch):
     """A first run that failed inside its first stage, before writing anything, leaves only config.json."""
+    from disgu.pipeline.stages import STAGE_FUNCTIONS
+
     data = _npz(tmp_path / "mine.npz")
     out = tmp_path / "run"
     base = ["run", "--dataset", str(data), "--preset", "tiny", "--out", str(out), "--no-progress", "--device", "cpu",
             "--stages", "glow"]
-    failed = CliRunner().invoke(cli, [*base, "--set", "glow.source=pretrained"])
-    assert failed.exit_code == 2 and "glow.source=pretrained" in failed.stderr
+    refused = CliRunner().invoke(cli, [*base, "--set", "glow.source=pretrained"])  # known before the run starts
+    assert refused.exit_code == 2 and "glow.source=pretrained" in refused.stderr and not out.exists()
+
+    def failing(ctx):
+        raise UserError("the Glow stage failed")
+
+    with monkeypatch.context() as m:
+        m.setitem(STAGE_FUNCTIONS, "glow", failing)
+        failed = CliRunner().invoke(cli, [*base, "--set", "glow.hidden=6"])
+    assert failed.exit_code == 2 and "the Glow stage failed" in failed.stderr
     assert (out / "config.json").is_file()
     fixed = CliRunner().invoke(cli, base)
     assert fixed.exit_code == 0, fixed.output
-    assert json.loads((out / "config.json").read_text())["glow"]["source"] == "train"
-    assert json.loads((out / "run_info.json").read_text())["config"]["glow"]["source"] == "train"
+    assert json.loads((out / "config.json").read_text())["glow"]["hidden"] == 8
+    assert json.loads((out / "run_info.json").read_text())["config"]["glow"]["hidden"] == 8
     assert not (out / "run_info_resumed.json").exists()
     changed = CliRunner().invoke(cli, [*base, "--set", "glow.hidden=4"])  # now a stage has finished: refused
     assert changed.exit_code == 2 and "different configuration" in changed.stderr
@@ -242,6 +252,26 @@ def test_ctrl_c_says_how_to_resume_and_exits_130(tmp_path, monkeypatch):
     lines = [line for line in result.stderr.splitlines() if line.startswith("disgu: run stopped")]
     assert len(lines) == 1 and "rerun the same command to resume" in lines[0] and str(out) in lines[0]
     assert "Aborted" not in result.output
+
+
+def test_ctrl_c_in_any_command_is_one_line_not_aborted():
+    import click
+
+    from disgu.cli import _Group
+
+    @click.group(cls=_Group)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def slow() -> None:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(group, ["slow"])
+    assert result.exit_code == 130
+    assert "Aborted" not in result.output and "Traceback" not in result.output
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "disgu: interrupted (Ctrl-C); a rerun of a training command resumes from its last checkpoint"]
 
 
 def test_sigint_while_the_glow_trains(tmp_path):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from disgu.contrastive import ContrastiveConfig, contrastive_bce_loss, entropy_loss, train_contrastive, variation
-from disgu.contrastive.losses import flipped_negative_targets
-from disgu.contrastive.trainer import contrastive_step
+from disgu.stages.contrastive import ContrastiveConfig, contrastive_bce_loss, entropy_loss, train_contrastive, variation
+from disgu.stages.contrastive.losses import flipped_negative_targets
+from disgu.stages.contrastive.trainer import contrastive_step
 from disgu.errors import UserError
 from disgu.models import ContrastiveEncoder, FrozenGlow, LatentSource, Navigator, load_encoder
 
@@ -146,7 +146,7 @@ def test_train_contrastive_with_pruning_uses_the_kept_directions(tiny_glow, tmp_
 
 
 def test_code_scale_loss_known_values():
-    from disgu.contrastive.losses import code_scale_loss
+    from disgu.stages.contrastive.losses import code_scale_loss
 
     unit = torch.tensor([[1.0, 2.0], [-1.0, 0.0]]) * math.sqrt(2) / 2  # per-dim std 1 (ddof 1)
     assert float(code_scale_loss(unit)) == pytest.approx(0.0, abs=1e-6)

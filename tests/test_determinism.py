@@ -43,7 +43,7 @@ def test_train_glow_deterministic_reaches_the_training_config(tmp_path):
 
 def test_glow_training_applies_it(tmp_path, monkeypatch):
     import disgu.determinism
-    from disgu.training import GlowTrainConfig, glow_trainer
+    from disgu.stages.glow import GlowTrainConfig, trainer as glow_trainer
 
     calls = []
     monkeypatch.setattr(disgu.determinism, "make_deterministic", lambda: calls.append("deterministic"))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from disgu.discovery import DiscoveryConfig
-from disgu.discovery.losses import direction_loss
-from disgu.discovery.trainer import _pair_batch, build_navigator, train_discovery
+from disgu.stages.discovery import DiscoveryConfig
+from disgu.stages.discovery.losses import direction_loss
+from disgu.stages.discovery.trainer import _pair_batch, build_navigator, train_discovery
 from disgu.errors import UserError
 from disgu.models import FrozenGlow, LatentSource, Navigator, build_reconstructor, load_navigator, parse_levels
 from disgu.training.shifts import sample_other_directions, sample_shifts
@@ -161,7 +161,7 @@ def test_discovery_resume_matches_uninterrupted_run(tiny_glow, tmp_path):
 
 
 def test_pruning_keeps_distinct_directions_and_survives_save_load(tiny_glow, tmp_path):
-    from disgu.contrastive.prune import image_effects, select_distinct
+    from disgu.stages.contrastive.prune import image_effects, select_distinct
     from disgu.models.navigator import save_navigator
 
     # Hand-made effect maps: 0 and 1 alike (cos 0.99), 2 different, 3 weak but also alike to 0.
@@ -196,7 +196,7 @@ class _RandomImages:
 
 
 def test_pca_base_starts_at_the_principal_axes_of_the_encoded_images(tiny_glow):
-    from disgu.discovery.pca_base import principal_frame
+    from disgu.stages.discovery.pca_base import principal_frame
 
     data = _RandomImages()
     frozen = FrozenGlow(tiny_glow, parse_levels("top", 2))
@@ -226,7 +226,7 @@ def test_pca_base_starts_at_the_principal_axes_of_the_encoded_images(tiny_glow):
 def test_ica_base_is_deterministic_unit_length_and_label_free(tiny_glow):
     import inspect
 
-    from disgu.discovery.ica_base import independent_frame, symmetric_orthogonalisation
+    from disgu.stages.discovery.ica_base import independent_frame, symmetric_orthogonalisation
 
     data = _RandomImages()
     frozen = FrozenGlow(tiny_glow, parse_levels("top", 2))

@@ -37,7 +37,7 @@ def _fake_two_ranks(monkeypatch) -> list[torch.device]:
 
 
 def test_discovery_step_reduces_on_the_model_device(tiny_glow, monkeypatch):
-    from disgu.discovery.trainer import DiscoveryConfig, build_navigator, discovery_step
+    from disgu.stages.discovery.trainer import DiscoveryConfig, build_navigator, discovery_step
     from disgu.models.generator import FrozenGlow
     from disgu.models.latents import LatentSource
     from disgu.models.reconstructor import build_reconstructor
@@ -57,7 +57,7 @@ def test_discovery_step_reduces_on_the_model_device(tiny_glow, monkeypatch):
 
 
 def test_contrastive_step_makes_its_tensors_on_the_model_device(tiny_glow):
-    from disgu.contrastive.trainer import ContrastiveConfig, contrastive_step
+    from disgu.stages.contrastive.trainer import ContrastiveConfig, contrastive_step
     from disgu.models import ContrastiveEncoder, FrozenGlow, Navigator
     from disgu.models.latents import LatentSource
 
@@ -72,7 +72,7 @@ def test_contrastive_step_makes_its_tensors_on_the_model_device(tiny_glow):
 
 
 def test_contrastive_training_sums_its_pair_counts_on_the_model_device(tiny_glow, tmp_path, monkeypatch):
-    from disgu.contrastive.trainer import ContrastiveConfig, train_contrastive
+    from disgu.stages.contrastive.trainer import ContrastiveConfig, train_contrastive
     from disgu.models import FrozenGlow, Navigator
 
     navigator = Navigator(FrozenGlow(tiny_glow, (1,)).nav_dim, 4, "ortho", "identity", 1e-3,

@@ -96,6 +96,7 @@ def test_render_decodes_a_shift_and_reads_its_codes(server):
 BAD = {
     "malformed JSON": ("POST", "/api/render", b"{\"index\": 1,", 400),
     "not an object": ("POST", "/api/render", b"[1, 2]", 400),
+    "nested too deeply": ("POST", "/api/render", b"[" * 8000 + b"]" * 8000, 400),
     "not UTF-8": ("POST", "/api/render", b"\xff\xfe\x00", 400),
     "index out of range": ("POST", "/api/render", b"{\"index\": 10000000}", 400),
     "negative index": ("POST", "/api/render", b"{\"index\": -1}", 400),

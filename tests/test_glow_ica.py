@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 
 from disgu.cli import cli
-from disgu.glow_ica import GlowICA, dependent_groups, fit_group_codes, fit_latent_ica
-from disgu.glow_ica.distil import ICAConfig, train_distilled_encoder
+from disgu.stages.glow_ica import GlowICA, dependent_groups, fit_group_codes, fit_latent_ica
+from disgu.stages.glow_ica.distil import ICAConfig, train_distilled_encoder
 from disgu.metrics.mig import mig_from_samples
 from disgu.models.encoder import CodeEncoder, load_encoder, save_encoder
 from disgu.pipeline.config import make_config
@@ -171,7 +171,7 @@ def test_bad_ica_settings_are_refused_before_any_stage(tmp_path):
 
 
 def test_generated_teacher_decodes_the_same_sample_after_a_lost_chunk(tmp_path):
-    from disgu.glow_ica.generated import decode_in_chunks
+    from disgu.stages.glow_ica.generated import decode_in_chunks
     from disgu.models import Glow, GlowConfig
     from disgu.models.generator import FrozenGlow
 

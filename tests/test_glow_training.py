@@ -18,7 +18,7 @@ import torch
 from disgu.checkpoint import latest_checkpoint, load_checkpoint
 from disgu.errors import UserError
 from disgu.models import GlowConfig, load_glow
-from disgu.training import GlowTrainConfig, train_glow
+from disgu.stages.glow import GlowTrainConfig, train_glow
 
 
 def _npz_dataset(path: Path, n: int = 96, res: int = 8) -> str:
@@ -237,6 +237,14 @@ def test_export_to_safetensors_and_manifest(tmp_path):
     res = CliRunner().invoke(cli, ["sample", "--glow", str(weights), "--out", str(tmp_path / "grid.png"), "-n", "4"])
     assert res.exit_code == 0, res.output
     assert Image.open(tmp_path / "grid.png").size == (2 * 9 + 1, 2 * 9 + 1)
+    from disgu.models import input_to_images
+    from disgu.stages.glow.trainer import save_grid
+
+    model, config = load_glow(weights)  # the grid is Glow.sample's: latents of the seed, decoded
+    save_grid(input_to_images(model.sample(4, 0.7, generator=torch.Generator().manual_seed(0)), config.n_bits),
+              tmp_path / "expected.png")
+    expected, grid = (np.asarray(Image.open(tmp_path / name)) for name in ("expected.png", "grid.png"))
+    assert np.array_equal(expected, grid)
 
 
 def test_train_glow_takes_set_overrides_like_run(tmp_path):

@@ -123,3 +123,12 @@ def test_aggregate_warns_when_two_results_share_a_training_seed(tmp_path):
     copy.write_text((tmp_path / "a0.json").read_text().replace('"training_seed": 7', '"training_seed": 8'))
     res = CliRunner().invoke(cli, ["metrics", "aggregate", files[0], str(copy)])
     assert "identical scores" in res.output, res.output
+
+
+def test_help_says_out_is_required():
+    from click.testing import CliRunner
+
+    from disgu.cli import cli
+
+    text = " ".join(CliRunner().invoke(cli, ["metrics", "--help"]).output.split())
+    assert "--out" in text and "Result JSON to write (required" in text

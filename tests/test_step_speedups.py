@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from disgu.contrastive.losses import pair_loss
-from disgu.contrastive.trainer import ContrastiveConfig, apply_update, contrastive_step
+from disgu.stages.contrastive.losses import pair_loss
+from disgu.stages.contrastive.trainer import ContrastiveConfig, apply_update, contrastive_step
 from disgu.distributed import gradients_finite
 from disgu.models import ContrastiveEncoder, FrozenGlow, Glow, Navigator
 from disgu.models.latents import LatentSource

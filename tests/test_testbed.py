@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from disgu.contrastive.losses import entropy_loss
-from disgu.contrastive.testbed import FactorRenderer, TestbedConfig, draw_pairs, run_testbed
-from disgu.contrastive.trainer import ContrastiveConfig
+from disgu.stages.contrastive.losses import entropy_loss
+from disgu.stages.contrastive.testbed import FactorRenderer, TestbedConfig, draw_pairs, run_testbed
+from disgu.stages.contrastive.trainer import ContrastiveConfig
 from disgu.data import load_dataset
 from disgu.errors import UserError
 from disgu.models.encoder import ContrastiveEncoder, init_encoder

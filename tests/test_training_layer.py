@@ -41,7 +41,7 @@ def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> Non
 
 
 def test_discovery_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_glow, tmp_path, monkeypatch):
-    from disgu.discovery import trainer
+    from disgu.stages.discovery import trainer
 
     handler = signal.getsignal(signal.SIGTERM)
     cfg = trainer.DiscoveryConfig(n_directions=4, batch_size=4, steps=5, eval_every=100, eval_batches=1,
@@ -61,7 +61,7 @@ def test_discovery_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_g
 
 
 def test_contrastive_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny_glow, tmp_path, monkeypatch):
-    from disgu.contrastive import trainer
+    from disgu.stages.contrastive import trainer
     from disgu.models import FrozenGlow, Navigator
 
     frozen = FrozenGlow(tiny_glow, (1,))
@@ -83,7 +83,7 @@ def test_contrastive_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tiny
 
 
 def test_distil_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch):
-    from disgu.glow_ica import distil
+    from disgu.stages.glow_ica import distil
 
     rng = np.random.default_rng(0)
     images = (rng.random((40, 16, 16, 3)) * 255).astype(np.uint8)
@@ -120,14 +120,14 @@ def _baseline_data(path: str):
 
 
 def _baseline_cfg(**kw):
-    from disgu.baselines.trainer import BaselineConfig
+    from disgu.stages.vae.trainer import BaselineConfig
 
     base = dict(dataset="squares", batch_size=8, lr=1e-3, steps=6, checkpoint_every=100, log_every=1, device="cpu")
     return BaselineConfig(**{**base, **kw})
 
 
 def test_baseline_stops_on_sigterm_with_a_checkpoint_and_resumes_exactly(tmp_path, squares):
-    from disgu.baselines.trainer import load_model_from_run, train
+    from disgu.stages.vae.trainer import load_model_from_run, train
 
     ds = _baseline_data(squares)
 
@@ -172,7 +172,7 @@ def _baseline_ddp_worker(rank: int, world: int, port: int, data: str, out: str, 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from disgu.baselines.trainer import load_model_from_run, train
+    from disgu.stages.vae.trainer import load_model_from_run, train
 
     train(_baseline_cfg(model="factor-vae", steps=3), out, dataset=_baseline_data(data), progress=False)
     torch.save(load_model_from_run(out)[0].state_dict(), Path(result_dir) / f"rank{rank}.pt")
@@ -182,7 +182,7 @@ def test_baselines_train_under_two_process_ddp(tmp_path, squares):
     """gloo on CPU: each rank draws its own batches, the averaged gradients keep the replicas identical."""
     import torch.multiprocessing as mp
 
-    from disgu.baselines.trainer import batch_indices, load_model_from_run, train
+    from disgu.stages.vae.trainer import batch_indices, load_model_from_run, train
 
     assert not np.array_equal(batch_indices(16, 8, 0, 0, rank=0), batch_indices(16, 8, 0, 0, rank=1))
     out = tmp_path / "ddp"

@@ -7,6 +7,7 @@ typo is a one-line error naming the option and what was expected, before anythin
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import TypeVar
 
@@ -34,12 +35,38 @@ def _coerce(text: str, typ, key: str, option: str = "--set"):
                 return False
             raise ValueError
         if typ is int:
-            return int(float(text)) if "e" in text.lower() else int(text)
+            return parse_int(text)
         if typ is float:
-            return float(text)
+            return parse_float(text)
         return text
+    except ValueError as err:
+        why = str(err) if str(err).startswith("expected") else f"expected a value of type {getattr(typ, '__name__', typ)}"
+        raise UserError(f"{option} {key}={text}: {why}") from None
+
+
+INT_LIMIT = 2**63 - 1  # torch's int64: a larger count fails deep inside a stage
+
+
+def parse_int(text: str) -> int:
+    """An integer from '12', '-3' or '1e3'; ValueError for '9e-1' (not whole), '1e400' or beyond int64."""
+    try:
+        value = int(text)
     except ValueError:
-        raise UserError(f"{option} {key}={text}: expected a value of type {getattr(typ, '__name__', typ)}") from None
+        number = float(text)  # ValueError for words
+        if not math.isfinite(number) or not number.is_integer():
+            raise ValueError(f"expected an integer, got {text}") from None
+        value = int(number)
+    if abs(value) > INT_LIMIT:
+        raise ValueError(f"expected an integer of at most {INT_LIMIT:.3g}")
+    return value
+
+
+def parse_float(text: str) -> float:
+    """A finite number; ValueError for nan, inf and overflowing literals ('1e400'), which no setting can use."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {text}")
+    return value
 
 
 def apply_overrides(cfg: T, overrides: list[str], option: str = "--set") -> T:

@@ -2,7 +2,7 @@
 
 The training-free row of the comparison. The `cpu` preset's Dis-GU distils these codes into an
 encoder; this baseline reads them off the Glow itself (its exact inverse, then the FastICA
-unmixing and grouping of `disgu.glow_ica`), so the table shows what the distillation keeps and loses.
+unmixing and grouping of `disgu.stages.glow_ica`), so the table shows what the distillation keeps and loses.
 The fit is the preset's `ica` stage, run by `run_pipeline` in DIR/fit:
 
     fit/         config.json, glow/, ica/frame.npz, stage_times.json (a `disgu run` dir stopped after `ica`)
@@ -39,7 +39,7 @@ class GlowICACodesRun:
 def codes_function(fit_dir: Path, device: torch.device | str = "cpu") -> tuple[Callable[[np.ndarray], np.ndarray],
                                                                                  int]:
     """(uint8 NHWC images -> float64 codes, number of codes) of a finished fit dir."""
-    from disgu.glow_ica import GlowICA
+    from disgu.stages.glow_ica import GlowICA
     from disgu.models import load_glow
     from disgu.models.generator import FrozenGlow
     from disgu.pipeline.stages import done_marker, is_done

@@ -10,7 +10,8 @@ from disgu.errors import UserError
 
 
 class _Group(click.Group):
-    """A click group that turns a UserError, or a bad option of any subcommand, into one line and exit status 2."""
+    """A click group that turns a UserError, or a bad option of any subcommand, into one line and exit status 2,
+    and Ctrl-C into one line and status 130."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -23,6 +24,10 @@ class _Group(click.Group):
                 raise  # `disgu data` alone prints the group's help
             click.echo(f"disgu: error: {_usage_line(err)}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:  # click would print 'Aborted!'; say what stopped, with the shell's status
+            click.echo("\ndisgu: interrupted (Ctrl-C); a rerun of a training command resumes from its last "
+                       "checkpoint", err=True)
+            ctx.exit(130)
 
 
 def _one_line(message: str, limit: int = 600) -> str:

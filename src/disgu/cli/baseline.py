@@ -131,7 +131,7 @@ for _kind in ("i", "ii"):
               help="Code size (default 64 for the contrastive encoder, 10 for the beta-VAE one).")
 def untrained_command(**opts) -> None:
     """The floor: metrics of a randomly initialised encoder that never saw a training step."""
-    from disgu.baselines.trainer import BaselineConfig, open_dataset
+    from disgu.stages.vae.trainer import BaselineConfig, open_dataset
     from disgu.distributed import resolve_device
     from disgu.evaluation import representation_function
     from disgu.runinfo import write_run_info
@@ -375,7 +375,7 @@ def _evaluate(out: Path, ds, represent, e, seed: int, about: dict) -> dict:
 
 
 def _train_and_evaluate(model: str, opts: dict) -> None:
-    from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset, train
+    from disgu.stages.vae.trainer import BaselineConfig, load_model_from_run, open_dataset, train
     from disgu.distributed import resolve_device
     from disgu.evaluation import representation_function
 

@@ -40,7 +40,7 @@ def _load_array(path: str, option: str):
 @click.option("--dataset", "dataset_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
 @click.option("--method", "method_label", default=None, help="Label stored in the JSON, used by 'aggregate'.")
 @click.option("--out", type=click.Path(dir_okay=False), callback=output_callback(),
-              help="Result JSON to write.")
+              help="Result JSON to write (required, like --codes and --factors, unless a subcommand is given).")
 @click.pass_context
 def metrics(ctx, codes, factors, metric_names, seed, dci_estimator, n_jobs, split, training_seed, dataset_label,
             method_label, out) -> None:

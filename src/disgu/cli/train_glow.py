@@ -31,7 +31,7 @@ def build_train_config(options: dict[str, Any], resume_path: Path | None):
     """Preset (or the resumed checkpoint's config), then every option given on the command line."""
     from disgu.models import GlowConfig
     from disgu.presets import glow_preset as preset
-    from disgu.training import GlowTrainConfig, config_from_checkpoint
+    from disgu.stages.glow import GlowTrainConfig, config_from_checkpoint
 
     if resume_path is not None:
         cfg = config_from_checkpoint(resume_path)
@@ -74,7 +74,7 @@ def _apply_set(train: dict, model: dict, overrides: list[str], resume_path: Path
     """`--set field=value` on the training config, `--set model.field=value` on the architecture."""
     from disgu.models import GlowConfig
     from disgu.overrides import apply_overrides
-    from disgu.training import GlowTrainConfig
+    from disgu.stages.glow import GlowTrainConfig
 
     try:
         cfg = GlowTrainConfig.from_dict({**train, "model": GlowConfig.from_dict(model)})
@@ -126,8 +126,8 @@ def _apply_set(train: dict, model: dict, overrides: list[str], resume_path: Path
 @threads_option
 def train_glow_command(**options: Any) -> None:
     """Train a Glow on a dataset; resumable, DDP-ready (run under torchrun for several processes)."""
-    from disgu.training import train_glow
-    from disgu.training.glow_trainer import _resolve_resume
+    from disgu.stages.glow import train_glow
+    from disgu.stages.glow.trainer import _resolve_resume
 
     lock_out(options["out"])
     resume = options.pop("resume")
@@ -145,16 +145,25 @@ def train_glow_command(**options: Any) -> None:
 @click.option("-n", "--num", type=COUNT, default=36, show_default=True)
 @click.option("--temperature", type=POSITIVE, default=0.7, show_default=True)
 @seed_option(help="Seed of the sampled latents.")
+@click.option("--device", default="cpu", show_default=True,
+              help="Where to decode: cpu, cuda, cuda:N or auto (a paper-size Glow decodes slowly on a CPU). The "
+                   "latents are drawn on the CPU, so a seed gives the same grid on every device, up to rounding.")
 @threads_option
-def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int, threads: int) -> None:
+def sample_command(glow_path: str, out: str, num: int, temperature: float, seed: int, device: str,
+                   threads: int) -> None:
     """Write a grid of Glow samples at a temperature."""
     import torch
 
+    from disgu.distributed import resolve_device
     from disgu.models import input_to_images, load_glow
-    from disgu.training.glow_trainer import save_grid
+    from disgu.stages.glow.trainer import save_grid
 
+    dev = resolve_device(device)
     model, config = load_glow(glow_path)
-    x = model.sample(num, temperature, generator=torch.Generator().manual_seed(seed))
+    z = model.sample_latents(num, temperature, generator=torch.Generator().manual_seed(seed))
+    model.to(dev)
+    with torch.no_grad():
+        x = model.decode([t.to(dev) for t in z]).cpu()
     save_grid(input_to_images(x, config.n_bits), Path(out))
     click.echo(f"wrote {out}")
 

@@ -11,7 +11,7 @@ import copy
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from disgu.discovery.trainer import DiscoveryConfig
+from disgu.stages.discovery.trainer import DiscoveryConfig
 from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
 from disgu.pipeline.config import GlowStageConfig, RunTarget

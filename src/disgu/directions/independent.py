@@ -14,6 +14,6 @@ from disgu.models.generator import FrozenGlow
 
 def independent_directions(frozen: FrozenGlow, dataset, n_directions: int, n_images: int, seed: int) -> np.ndarray:
     """(nav_dim, k) unit columns: the independent components' latent directions."""
-    from disgu.discovery.ica_base import independent_frame
+    from disgu.stages.discovery.ica_base import independent_frame
 
     return independent_frame(frozen, dataset, n_directions, n_images, seed, orthonormal=False).double().numpy()

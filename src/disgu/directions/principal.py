@@ -16,7 +16,7 @@ from disgu.models.generator import FrozenGlow
 def principal_directions(frozen: FrozenGlow, dataset, n_directions: int, n_images: int, seed: int
                          ) -> tuple[np.ndarray, np.ndarray]:
     """((nav_dim, k) orthonormal columns, (k,) variance of the images' latents along each), largest first."""
-    from disgu.discovery.pca_base import encoded_sample, principal_frame
+    from disgu.stages.discovery.pca_base import encoded_sample, principal_frame
 
     frame = principal_frame(frozen, dataset, n_directions, n_images, seed).double()
     latents = encoded_sample(frozen, dataset, n_directions, n_images, seed, "principal")

@@ -38,8 +38,8 @@ def direction_coordinates(latents: np.ndarray, directions: np.ndarray) -> np.nda
 def train_regression_encoder(frozen: FrozenGlow, directions: np.ndarray, cfg: RegressionConfig, out_dir: Path,
                              seed: int, device: torch.device | str = "cpu", progress: bool = True) -> dict[str, Any]:
     """Decode cfg.images Glow samples, regress their coordinates along D; writes out_dir/encoder.pt, summary.json."""
-    from disgu.glow_ica.distil import ICAConfig, train_distilled_encoder
-    from disgu.glow_ica.generated import decode_in_chunks
+    from disgu.stages.glow_ica.distil import ICAConfig, train_distilled_encoder
+    from disgu.stages.glow_ica.generated import decode_in_chunks
 
     images, latents, broken = decode_in_chunks(frozen, cfg.images, cfg.temperature, seed, out_dir / "generated",
                                                cfg.chunk, progress=progress)

@@ -90,6 +90,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         data = json.loads(bytes(body).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise BadRequest(400, f"body is not valid JSON ({err})") from None
+    except RecursionError:  # '[[[[...' nested deeper than the decoder's stack
+        raise BadRequest(400, "body is JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest(400, f"body must be a JSON object, got {type(data).__name__}")
     return data

@@ -19,6 +19,8 @@ from disgu.metrics.sampling import CodeSource, as_random_state, as_source, sampl
 
 
 def disentanglement_per_code(importance: np.ndarray) -> np.ndarray:
+    if importance.shape[1] < 2:  # entropy with base 1 is undefined: with one factor every code dim is disentangled
+        return np.ones(importance.shape[0])
     return 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=importance.shape[1])
 
 

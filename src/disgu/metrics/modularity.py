@@ -20,6 +20,8 @@ from disgu.metrics.sampling import CodeSource, as_random_state, as_source, one_t
 def modularity_score(mutual_information: np.ndarray) -> float:
     squared = np.square(mutual_information)
     top = np.max(squared, axis=1)
+    if squared.shape[1] < 2:  # (F - 1) = 0: with one factor a dim that carries it is perfectly modular
+        return float(np.mean(top > 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = (np.sum(squared, axis=1) - top) / (top * (squared.shape[1] - 1.0))
     per_code = 1.0 - delta

@@ -143,7 +143,7 @@ class CodeEncoder(ContrastiveEncoder):
 
     The network predicts standardised coordinates (`layout`: 1 per single code, 2 per circular code);
     the head de-standardises them and reads each pair as the angle atan2(v, u) - cut in [0, 2 pi).
-    A distilled Glow-ICA encoder (`disgu.glow_ica.distil`) is one; its codes are the head's output.
+    A distilled Glow-ICA encoder (`disgu.stages.glow_ica.distil`) is one; its codes are the head's output.
     """
 
     def __init__(self, in_channels: int = 3, resolution: int = 64, layout: list[int] | None = None,

@@ -10,7 +10,7 @@ FactorVAE's discriminator: 6 fully connected layers of 1000 units (LeakyReLU 0.2
 
 A model's forward pass returns what the losses need (`VAEPass`); the losses, weighted by the
 model's beta (beta-VAE), gamma (FactorVAE) or lambda_od / lambda_d (DIP-VAE), are the baseline
-stage's (`disgu.baselines.losses`).
+stage's (`disgu.stages.vae.losses`).
 """
 
 from __future__ import annotations

@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from disgu.contrastive.trainer import ContrastiveConfig
-from disgu.discovery.trainer import DiscoveryConfig
+from disgu.stages.contrastive.trainer import ContrastiveConfig
+from disgu.stages.discovery.trainer import DiscoveryConfig
 from disgu.errors import UserError
 from disgu.evaluation.config import EvalConfig
-from disgu.glow_ica.distil import ICAConfig
+from disgu.stages.glow_ica.distil import ICAConfig
 from disgu.overrides import apply_overrides  # noqa: F401  (re-exported: `--set` of `disgu run`)
 from disgu.presets import GLOW_PRESETS, PRESET_NAMES, RUN_PRESETS
 
@@ -212,6 +212,8 @@ _COUNTS: dict[str, tuple[str, ...]] = {
     "evaluation": ("mig_train", "dci_train", "dci_test", "factor_vae_variance", "factor_vae_train",
                    "factor_vae_eval", "beta_vae_train", "beta_vae_eval", "metric_batch", "direction_samples"),
     "traversal": ("n_latents", "n_shifts", "scale", "gif_ms"),
+    "ica": ("n_components", "fit_images", "images", "group_bins", "max_iter", "encode_chunk", "steps", "batch_size",
+            "checkpoint_every", "log_every"),
 }
 # fields that must be > 0: learning rates, temperatures, shift ranges, limits
 _POSITIVE: dict[str, tuple[str, ...]] = {
@@ -219,11 +221,13 @@ _POSITIVE: dict[str, tuple[str, ...]] = {
     "contrastive": ("tau", "entropy_temperature", "lr", "nav_lr", "shift_range", "temperature", "broken_limit"),
     "evaluation": ("direction_shift",),
     "traversal": ("shift_range",),
+    "ica": ("lr", "temperature"),
 }
 # fields that must be >= 0: loss weights, minimum shifts, scales
 _NON_NEGATIVE: dict[str, tuple[str, ...]] = {
     "discovery": ("init_scale", "eta", "min_shift"),
     "contrastive": ("entropy_weight", "scale_weight", "min_shift"),
+    "ica": ("group_threshold", "circle_cv", "heldout"),
 }
 # fields that must lie in a closed interval
 _RANGES: dict[str, dict[str, tuple[float, float]]] = {
@@ -238,6 +242,7 @@ _CHOICES: dict[str, dict[str, tuple[str, ...]]] = {  # plus representation and g
     "contrastive": {"latents": ("prior", "data"), "entropy_form": ("sample", "direction"),
                     "shift_distribution": ("uniform", "normal"), "encoder_init": ("default", "kaiming")},
     "evaluation": {"dci_estimator": ("exact", "sklearn", "hist")},
+    "ica": {"teacher": ("real", "generated")},
 }
 
 
@@ -253,19 +258,33 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _leaves(obj: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
+    """(section.field, value) of every setting in a config tree."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaves(value, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name, value
+
+
 def validate_config(cfg: RunConfig, stages: typing.Sequence[str] | None = None) -> None:
     """Refuse values no stage can use, before any stage spends time, naming the field as `--set` spells it.
 
     `stages`: the stages about to run (default all); the contrastive bank is only checked when its stage runs.
+    What can only be judged against the Glow (resolution, levels, batch memory) is disgu.pipeline.preflight's.
     """
-    from disgu.contrastive.trainer import check_bank_config
-    from disgu.glow_ica.distil import check_ica_config
+    from disgu.stages.contrastive.trainer import check_bank_config
+    from disgu.stages.glow_ica.distil import check_ica_config
     from disgu.metrics.evaluate import resolve_metrics
     from disgu.pipeline.stages import REPRESENTATIONS
 
     def fields(section: str) -> tuple[Any, str]:
         return (getattr(cfg, section), f"{section}.") if section else (cfg, "")
 
+    for key, value in _leaves(cfg):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _bad(key, value, "a finite number")
     for section, names in _COUNTS.items():
         obj, prefix = fields(section)
         for name in names:

@@ -125,10 +125,15 @@ def _run_pipeline(cfg: RunConfig, out_dir: Path, glow_path: str | None, progress
         from disgu.data import load_dataset
 
         dataset = load_dataset(cfg.dataset, data_path=cfg.data_path, resolution=cfg.resolution)
+    given = None
     if glow_path is not None and "glow" in pending:  # so does a truncated or foreign --glow file
         from disgu.models import load_glow
 
-        load_glow(glow_path)
+        _, given = load_glow(glow_path)
+    if pending:  # and a setting the Glow cannot serve (resolution, levels, a batch beyond memory)
+        from disgu.pipeline.preflight import check_against_glow, planned_glow
+
+        check_against_glow(cfg, *planned_glow(cfg, run_dir, given), tuple(pending))
     if is_main():
         run_dir.mkdir(parents=True, exist_ok=True)
         first = fresh or not (run_dir / "run_info.json").is_file()

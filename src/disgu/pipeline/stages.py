@@ -30,7 +30,7 @@ from disgu.errors import UserError
 STAGES = ("glow", "ica", "discovery", "contrastive", "distil", "evaluation", "traversal")
 MAIN_RANK_STAGES = ("evaluation", "traversal")  # rank 0 alone; under torchrun the other ranks leave before them
 REPRESENTATIONS = ("contrastive", "glow-ica", "disco")
-_BUILTIN = ("shapes3d", "dsprites", "mpi3d", "cars3d")  # procedural without --data-path: shipped Glows
+BUILTIN = ("shapes3d", "dsprites", "mpi3d", "cars3d")  # procedural without --data-path: shipped Glows
 
 
 def planned_stages(cfg) -> tuple[str, ...]:
@@ -112,22 +112,30 @@ def _save_glow_safetensors(model, path: Path) -> None:
         save_file(state, str(tmp), metadata={"glow_config": json.dumps(model.config.to_dict())})
 
 
-def _train_glow(ctx: RunContext) -> dict[str, Any]:
-    from disgu.models.glow import GlowConfig
+def glow_train_settings(cfg, in_channels: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(GlowConfig fields, GlowTrainConfig fields) of the Glow this run trains: its Glow preset under `glow.*`."""
     from disgu.presets import glow_preset
-    from disgu.training import GlowTrainConfig, train_glow
+    from disgu.stages.glow import GlowTrainConfig
 
-    g = ctx.cfg.glow
+    g = cfg.glow
     p = glow_preset(g.train_preset)
-    model = {**p.pop("model"), "resolution": ctx.cfg.resolution}
+    model = {**p.pop("model"), "resolution": cfg.resolution, "in_channels": in_channels}
     for name in ("n_levels", "n_steps", "hidden"):
         if getattr(g, name) is not None:
             model[name] = getattr(g, name)
-    model["in_channels"] = ctx.dataset.image_shape[2]
     train = {k: v for k, v in p.items() if k in GlowTrainConfig.__dataclass_fields__}
     for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "heldout_size"):
         if getattr(g, name) is not None:
             train[name] = getattr(g, name)
+    return model, train
+
+
+def _train_glow(ctx: RunContext) -> dict[str, Any]:
+    from disgu.models.glow import GlowConfig
+    from disgu.stages.glow import GlowTrainConfig, train_glow
+
+    g = ctx.cfg.glow
+    model, train = glow_train_settings(ctx.cfg, ctx.dataset.image_shape[2])
     train["sample_every"] = min(train.get("sample_every", 200), train["steps"])
     out = ctx.run_dir / "glow" / "train"
     tcfg = GlowTrainConfig(dataset=ctx.cfg.dataset, data_path=ctx.cfg.data_path, out=str(out), preset=g.train_preset,
@@ -154,7 +162,7 @@ def stage_glow(ctx: RunContext) -> dict[str, Any]:
     if ctx.glow_path is not None:
         model, _ = load_glow(ctx.glow_path)
         source = {"kind": "given", "path": str(Path(ctx.glow_path).resolve())}
-    elif cfg.glow.source in ("auto", "pretrained") and cfg.data_path is None and cfg.dataset in _BUILTIN:
+    elif cfg.glow.source in ("auto", "pretrained") and cfg.data_path is None and cfg.dataset in BUILTIN:
         try:
             model, _ = load_pretrained_glow(cfg.dataset, cfg.resolution)
             from disgu.models.pretrained import read_manifest
@@ -166,7 +174,7 @@ def stage_glow(ctx: RunContext) -> dict[str, Any]:
             source = {"kind": "trained", "why": str(err)}
     elif cfg.glow.source == "pretrained":
         raise UserError(f"glow.source=pretrained: weights are shipped only for built-in datasets "
-                        f"({', '.join(_BUILTIN)}) without --data-path; pass --glow CKPT")
+                        f"({', '.join(BUILTIN)}) without --data-path; pass --glow CKPT")
     else:
         source = {"kind": "trained"}
     if model is None:
@@ -187,7 +195,7 @@ def stage_glow(ctx: RunContext) -> dict[str, Any]:
 
 def stage_discovery(ctx: RunContext) -> dict[str, Any]:
     """discovery/navigator.pt: trained (Dis-GU), or as initialised for the contrastive stage to train (DisCo)."""
-    from disgu.discovery.trainer import save_initial_navigator, train_discovery
+    from disgu.stages.discovery.trainer import save_initial_navigator, train_discovery
 
     cfg = ctx.cfg.discovery
     dataset = ctx.dataset if cfg.latents == "data" or cfg.navigator_base in ("pca", "ica") else None
@@ -199,7 +207,7 @@ def stage_discovery(ctx: RunContext) -> dict[str, Any]:
 
 
 def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
-    from disgu.contrastive.trainer import train_contrastive
+    from disgu.stages.contrastive.trainer import train_contrastive
     from disgu.models.navigator import load_navigator
 
     cfg = ctx.cfg.contrastive
@@ -217,8 +225,8 @@ def stage_contrastive(ctx: RunContext) -> dict[str, Any]:
 def stage_ica(ctx: RunContext) -> dict[str, Any]:
     """ica/frame.npz: independent components of the navigated latents of training images, and their groups."""
     from disgu.distributed import is_main
-    from disgu.glow_ica import GlowICA
-    from disgu.glow_ica.latents import encode_in_chunks, sample_indices
+    from disgu.stages.glow_ica import GlowICA
+    from disgu.stages.glow_ica.latents import encode_in_chunks, sample_indices
     from disgu.models.generator import parse_levels
 
     cfg, out = ctx.cfg.ica, ctx.run_dir / "ica"
@@ -247,10 +255,10 @@ def stage_distil(ctx: RunContext) -> dict[str, Any]:
     teacher 'real': training images and their latents through the Glow's inverse (the `ica` stage's cache);
     'generated': Glow samples and the latents they were decoded from (decoded here, in resumable chunks).
     """
-    from disgu.glow_ica import GlowICA
-    from disgu.glow_ica.distil import train_distilled_encoder
-    from disgu.glow_ica.generated import decode_in_chunks
-    from disgu.glow_ica.latents import encode_in_chunks
+    from disgu.stages.glow_ica import GlowICA
+    from disgu.stages.glow_ica.distil import train_distilled_encoder
+    from disgu.stages.glow_ica.generated import decode_in_chunks
+    from disgu.stages.glow_ica.latents import encode_in_chunks
 
     cfg, ica_dir = ctx.cfg.ica, ctx.run_dir / "ica"
     frame = GlowICA.load(ica_dir / "frame.npz")
@@ -288,7 +296,7 @@ def load_trained(run_dir: Path, device: torch.device | str = "cpu"):
     from disgu.models.navigator import load_navigator
 
     if representation_of(run_dir) == "glow-ica":
-        from disgu.glow_ica import GlowICA
+        from disgu.stages.glow_ica import GlowICA
 
         for stage in ("glow", "ica", "distil"):
             if not is_done(run_dir, stage):

@@ -42,7 +42,7 @@ def _encoder_and_dataset(run: RunFiles) -> tuple[Any, Any]:
         from disgu.pipeline.stages import load_trained
 
         return load_trained(run.root)[3].encode_images, _run_dataset(run)
-    from disgu.baselines.trainer import BaselineConfig, load_model_from_run, open_dataset
+    from disgu.stages.vae.trainer import BaselineConfig, load_model_from_run, open_dataset
     from disgu.evaluation import representation_function
 
     if run.config.get("model") == "glow-ica":  # no encoder: the codes are read through the Glow

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from disgu.atomic import write_json
-from disgu.baselines.losses import discriminator_loss, vae_loss
+from disgu.stages.vae.losses import discriminator_loss, vae_loss
 from disgu.checkpoint import capture_rng_state, latest_checkpoint, load_checkpoint, load_state, restore_module
 from disgu.data import ImageDataset, load_dataset
 from disgu.distributed import (

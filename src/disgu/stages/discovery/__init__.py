@@ -4,6 +4,6 @@ The networks (navigator, reconstructor, the frozen Glow) are in `disgu.models`; 
 the stage: its training loop, its loss, and the data-derived navigator starts.
 """
 
-from disgu.discovery.trainer import DiscoveryConfig, build_navigator, train_discovery
+from disgu.stages.discovery.trainer import DiscoveryConfig, build_navigator, train_discovery
 
 __all__ = ["DiscoveryConfig", "build_navigator", "train_discovery"]

@@ -4,8 +4,8 @@ The encoder network is `disgu.models.encoder`; this package holds the stage: its
 and the pruning of alike directions.
 """
 
-from disgu.contrastive.losses import contrastive_bce_loss, entropy_loss, variation
-from disgu.contrastive.trainer import ContrastiveConfig, train_contrastive
+from disgu.stages.contrastive.losses import contrastive_bce_loss, entropy_loss, variation
+from disgu.stages.contrastive.trainer import ContrastiveConfig, train_contrastive
 
 __all__ = [
     "ContrastiveConfig",

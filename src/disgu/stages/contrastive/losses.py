@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from disgu.contrastive.config import ContrastiveConfig
+    from disgu.stages.contrastive.config import ContrastiveConfig
     from disgu.models.encoder import ContrastiveEncoder
 
 

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from disgu.contrastive.losses import pair_loss
-from disgu.contrastive.bank import to_encoder_input
-from disgu.contrastive.trainer import ContrastiveConfig, build_encoder
+from disgu.stages.contrastive.losses import pair_loss
+from disgu.stages.contrastive.bank import to_encoder_input
+from disgu.stages.contrastive.trainer import ContrastiveConfig, build_encoder
 from disgu.errors import UserError
 from disgu.models.encoder import ContrastiveEncoder
 

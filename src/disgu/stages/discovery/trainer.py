@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from disgu.atomic import write_json
-from disgu.discovery.losses import clean_images, direction_loss
+from disgu.stages.discovery.losses import clean_images, direction_loss
 from disgu.distributed import average_gradients, is_main, sum_over_ranks, world
 from disgu.errors import UserError
 from disgu.models.generator import FrozenGlow, parse_levels
@@ -66,13 +66,13 @@ def build_navigator(cfg: DiscoveryConfig, frozen: FrozenGlow, seed: int, dataset
     if base == "pca":
         if dataset is None:
             raise UserError("discovery.navigator_base=pca needs the training images (a dataset)")
-        from disgu.discovery.pca_base import principal_frame
+        from disgu.stages.discovery.pca_base import principal_frame
 
         base = principal_frame(frozen, dataset, cfg.n_directions, cfg.pca_images, seed)
     elif base == "ica":
         if dataset is None:
             raise UserError("discovery.navigator_base=ica needs the training images (a dataset)")
-        from disgu.discovery.ica_base import independent_frame
+        from disgu.stages.discovery.ica_base import independent_frame
 
         base = independent_frame(frozen, dataset, cfg.n_directions, cfg.pca_images, seed, cfg.navigator == "ortho")
     return Navigator(frozen.nav_dim, cfg.n_directions, cfg.navigator, base, cfg.init_scale, generator=g)

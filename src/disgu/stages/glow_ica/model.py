@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from disgu.errors import UserError
-from disgu.glow_ica.subspaces import GroupCodes, fit_group_codes
-from disgu.latent_ica import LatentICA, fit_latent_ica
+from disgu.stages.glow_ica.subspaces import GroupCodes, fit_group_codes
+from disgu.stages.glow_ica.ica import LatentICA, fit_latent_ica
 
 
 @dataclass

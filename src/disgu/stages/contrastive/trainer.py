@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from disgu.atomic import write_json
-from disgu.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fingerprint, to_encoder_input
-from disgu.contrastive.config import ContrastiveConfig  # also re-exported: disgu.contrastive.trainer.ContrastiveConfig
-from disgu.contrastive.losses import pair_loss
+from disgu.stages.contrastive.bank import BankSpec, PairBank, fill_bank, fill_stats, fingerprint, to_encoder_input
+from disgu.stages.contrastive.config import ContrastiveConfig  # also re-exported: disgu.stages.contrastive.trainer.ContrastiveConfig
+from disgu.stages.contrastive.losses import pair_loss
 from disgu.distributed import average_gradients, is_main, sum_over_ranks, world
 from disgu.errors import UserError
 from disgu.models.encoder import ContrastiveEncoder, init_encoder, save_encoder
@@ -222,7 +222,7 @@ def train_contrastive(glow: Glow, navigator: Navigator, levels, cfg: Contrastive
 
 def _prune(frozen: FrozenGlow, navigator: Navigator, cfg: ContrastiveConfig, seed: int) -> dict[str, Any]:
     """Drop directions whose image effects are too alike (before E sees any): {'before', 'kept'}."""
-    from disgu.contrastive.prune import image_effects, select_distinct
+    from disgu.stages.contrastive.prune import image_effects, select_distinct
 
     before = navigator.active.tolist()
     effects = image_effects(frozen, navigator, cfg.prune_samples, cfg.shift_range, cfg.temperature, seed + 5)

@@ -26,8 +26,8 @@ def symmetric_orthogonalisation(m: np.ndarray) -> np.ndarray:
 def independent_frame(frozen: FrozenGlow, dataset, n_directions: int, n_images: int, seed: int,
                       orthonormal: bool = True, batch_size: int = 256) -> Tensor:
     """(nav_dim, n_directions) unit columns: the independent components of the encoded images' latents."""
-    from disgu.discovery.pca_base import encoded_sample
-    from disgu.latent_ica import fit_latent_ica
+    from disgu.stages.discovery.pca_base import encoded_sample
+    from disgu.stages.glow_ica.ica import fit_latent_ica
 
     latents = encoded_sample(frozen, dataset, n_directions, n_images, seed, "independent", batch_size).numpy()
     frame = fit_latent_ica(latents, n_directions, seed).directions().T

@@ -21,7 +21,7 @@ import torch
 from disgu.atomic import write_json
 from disgu.distributed import average_gradients, is_main, world
 from disgu.errors import UserError
-from disgu.glow_ica.losses import distil_loss, to_unit
+from disgu.stages.glow_ica.losses import distil_loss, to_unit
 from disgu.models.encoder import CodeEncoder, save_encoder
 from disgu.training.checkpoints import load_stage, save_stage
 from disgu.training.logs import TrainingLog
@@ -56,18 +56,11 @@ class ICAConfig:
 
 
 def check_ica_config(cfg: ICAConfig) -> None:
-    """One-line errors for settings that cannot work, before any stage spends time."""
-    positive = ("n_components", "fit_images", "images", "group_bins", "max_iter", "encode_chunk", "steps",
-                "batch_size", "checkpoint_every", "log_every")
-    for name in positive:
-        if int(getattr(cfg, name)) < 1:
-            raise UserError(f"ica.{name}: expected a positive integer, got {getattr(cfg, name)}")
-    if cfg.lr <= 0:
-        raise UserError(f"ica.lr: expected > 0, got {cfg.lr}")
-    if cfg.teacher not in ("real", "generated"):
-        raise UserError(f"ica.teacher: expected 'real' or 'generated', got {cfg.teacher!r}")
-    if not cfg.temperature > 0:
-        raise UserError(f"ica.temperature: expected > 0, got {cfg.temperature}")
+    """One-line errors for settings that cannot work together, before any stage spends time.
+
+    Each field's own range (counts, rates, choices) is checked with every other setting by
+    disgu.pipeline.config.validate_config.
+    """
     if cfg.fit_images > cfg.images:
         raise UserError(f"ica.fit_images ({cfg.fit_images}) must not exceed ica.images ({cfg.images})")
     if not 0 <= cfg.heldout < cfg.images:

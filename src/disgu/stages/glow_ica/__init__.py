@@ -5,9 +5,9 @@ on the navigated latents f(x) of training images, group the components whose val
 each other, read one code per group, and distil those codes into a fast encoder.
 """
 
-from disgu.glow_ica.model import GlowICA
-from disgu.glow_ica.subspaces import GroupCodes, dependence_matrix, dependent_groups, fit_group_codes
-from disgu.latent_ica import LatentICA, fit_latent_ica
+from disgu.stages.glow_ica.model import GlowICA
+from disgu.stages.glow_ica.subspaces import GroupCodes, dependence_matrix, dependent_groups, fit_group_codes
+from disgu.stages.glow_ica.ica import LatentICA, fit_latent_ica
 
 __all__ = ["GlowICA", "GroupCodes", "LatentICA", "dependence_matrix", "dependent_groups", "fit_group_codes",
            "fit_latent_ica"]
